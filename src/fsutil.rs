@@ -1,0 +1,173 @@
+//! Crash-safe file operations for the marker protocol.
+//!
+//! Every output is written to `<name>.tmp` in the same directory and renamed
+//! over `<name>`, so a reader sees either the old file, no file, or the whole
+//! new one, whatever happens to the writer. Operations on one object take an
+//! exclusive `flock` on the object itself, so concurrent invocations under
+//! `make -j` never interleave on the same files.
+
+use anyhow::{Context, Result};
+use fs2::FileExt;
+use std::fs::{self, File};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+/// The temporary name an output is written under before it is renamed.
+pub fn tmp_path(path: &Path) -> PathBuf {
+    let mut s = path.as_os_str().to_owned();
+    s.push(".tmp");
+    PathBuf::from(s)
+}
+
+/// Writes `data` to `path` atomically (temporary file, then rename). On
+/// failure the temporary file is removed and `path` is untouched.
+pub fn write_atomic(path: &Path, data: &[u8]) -> Result<()> {
+    let tmp = tmp_path(path);
+    let res = (|| -> std::io::Result<()> {
+        let mut f = File::create(&tmp)?;
+        f.write_all(data)?;
+        f.flush()?;
+        drop(f);
+        fs::rename(&tmp, path)
+    })();
+    if let Err(e) = res {
+        let _ = fs::remove_file(&tmp);
+        return Err(e).with_context(|| format!("{}: cannot write", path.display()));
+    }
+    Ok(())
+}
+
+/// Removes `path` if it exists.
+pub fn remove_if_exists(path: &Path) -> Result<()> {
+    match fs::remove_file(path) {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        Err(e) => Err(e).with_context(|| format!("{}: cannot remove", path.display())),
+    }
+}
+
+/// Reads a whole file, with the path in the error.
+pub fn read(path: &Path) -> Result<Vec<u8>> {
+    fs::read(path).with_context(|| format!("{}: cannot read", path.display()))
+}
+
+/// True when both files exist and have identical contents.
+pub fn same_contents(a: &Path, b: &Path) -> Result<bool> {
+    let (ma, mb) = (fs::metadata(a), fs::metadata(b));
+    match (ma, mb) {
+        (Ok(ma), Ok(mb)) if ma.len() != mb.len() => Ok(false),
+        (Ok(_), Ok(_)) => Ok(read(a)? == read(b)?),
+        _ => Ok(false),
+    }
+}
+
+/// An exclusive lock on an object file, held until dropped.
+#[derive(Debug)]
+pub struct ObjLock {
+    file: File,
+}
+
+impl ObjLock {
+    /// Locks `path` (which must exist) exclusively, waiting for other holders.
+    pub fn acquire(path: &Path) -> Result<ObjLock> {
+        let file = File::open(path).with_context(|| format!("{}: cannot open", path.display()))?;
+        file.lock_exclusive()
+            .with_context(|| format!("{}: cannot lock", path.display()))?;
+        Ok(ObjLock { file })
+    }
+}
+
+impl Drop for ObjLock {
+    fn drop(&mut self) {
+        let _ = FileExt::unlock(&self.file);
+    }
+}
+
+/// Splits a command string into words as a POSIX shell would (quotes and
+/// backslashes; no expansions).
+pub fn shell_words(s: &str) -> Result<Vec<String>> {
+    let mut words = Vec::new();
+    let mut cur = String::new();
+    let mut in_word = false;
+    let mut chars = s.chars();
+    while let Some(c) = chars.next() {
+        match c {
+            '\'' => {
+                in_word = true;
+                loop {
+                    match chars.next() {
+                        Some('\'') => break,
+                        Some(x) => cur.push(x),
+                        None => anyhow::bail!("unterminated single quote in {s:?}"),
+                    }
+                }
+            }
+            '"' => {
+                in_word = true;
+                loop {
+                    match chars.next() {
+                        Some('"') => break,
+                        Some('\\') => match chars.next() {
+                            Some(x @ ('"' | '\\' | '$' | '`')) => cur.push(x),
+                            Some('\n') => {}
+                            Some(x) => {
+                                cur.push('\\');
+                                cur.push(x);
+                            }
+                            None => anyhow::bail!("unterminated double quote in {s:?}"),
+                        },
+                        Some(x) => cur.push(x),
+                        None => anyhow::bail!("unterminated double quote in {s:?}"),
+                    }
+                }
+            }
+            '\\' => {
+                in_word = true;
+                match chars.next() {
+                    Some('\n') | None => {}
+                    Some(x) => cur.push(x),
+                }
+            }
+            c if c.is_whitespace() => {
+                if in_word {
+                    words.push(std::mem::take(&mut cur));
+                    in_word = false;
+                }
+            }
+            c => {
+                in_word = true;
+                cur.push(c);
+            }
+        }
+    }
+    if in_word {
+        words.push(cur);
+    }
+    Ok(words)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn words_like_a_shell() {
+        assert_eq!(shell_words("ld -m elf_x86_64").unwrap(), ["ld", "-m", "elf_x86_64"]);
+        assert_eq!(shell_words(" 'a b' \"c\\\"d\" e\\ f ").unwrap(), ["a b", "c\"d", "e f"]);
+        assert!(shell_words("'oops").is_err());
+        assert!(shell_words("").unwrap().is_empty());
+    }
+
+    #[test]
+    fn atomic_write_replaces_whole_file() {
+        let dir = std::env::temp_dir().join(format!("ksplice-fsutil-{}", std::process::id()));
+        fs::create_dir_all(&dir).unwrap();
+        let p = dir.join("out");
+        write_atomic(&p, b"first").unwrap();
+        write_atomic(&p, b"second").unwrap();
+        assert_eq!(fs::read(&p).unwrap(), b"second");
+        assert!(!tmp_path(&p).exists());
+        assert!(write_atomic(&dir.join("missing/out"), b"x").is_err());
+        fs::remove_dir_all(&dir).unwrap();
+    }
+}

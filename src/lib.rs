@@ -1,0 +1,20 @@
+//! Ksplice for modern kernels: the object engine behind `ksplice-obj`.
+//!
+//! Modules mirror the architecture (docs/DESIGN.md): [`cli`] (command line),
+//! [`protocol`] (marker files), [`elf`] (object model), [`span`] and
+//! [`classify`] (spans, labels, section kinds), [`transform`] (object
+//! transforms), [`meta`] (the metadata writer) and [`metaread`] (reading
+//! it back).
+
+pub mod classify;
+pub mod cli;
+pub mod elf;
+pub mod error;
+pub mod fsutil;
+pub mod log;
+pub mod meta;
+pub mod metaread;
+pub mod protocol;
+pub mod span;
+pub mod sysmap;
+pub mod transform;

@@ -1,0 +1,265 @@
+//! The marker-file protocol of `ksplice-obj`, command by command.
+//!
+//! For an object `OBJ` the protocol files are `OBJ.KSPLICE` (the marker:
+//! empty when the object did not change, `1\n` when it did),
+//! `OBJ.KSPLICE_pre` (the object before the patch), `OBJ.KSPLICE_new_code`,
+//! `OBJ.KSPLICE_old_code` and `OBJ.KSPLICE_report.json`.
+
+use crate::elf::Object;
+use crate::error::ObjError;
+use crate::fsutil::{self, ObjLock};
+use crate::log;
+use crate::sysmap::{self, SystemMap};
+use crate::transform;
+use anyhow::{anyhow, bail, Context, Result};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+/// Suffix of the marker file.
+pub const MARKER: &str = ".KSPLICE";
+
+/// The protocol files of one object.
+#[derive(Debug, Clone)]
+pub struct Files {
+    /// The object itself.
+    pub obj: PathBuf,
+}
+
+impl Files {
+    fn with(&self, suffix: &str) -> PathBuf {
+        let mut s = self.obj.as_os_str().to_owned();
+        s.push(suffix);
+        PathBuf::from(s)
+    }
+    /// `OBJ.KSPLICE`.
+    pub fn marker(&self) -> PathBuf {
+        self.with(MARKER)
+    }
+    /// `OBJ.KSPLICE_pre`.
+    pub fn pre(&self) -> PathBuf {
+        self.with(".KSPLICE_pre")
+    }
+    /// `OBJ.KSPLICE_new_code`.
+    pub fn new_code(&self) -> PathBuf {
+        self.with(".KSPLICE_new_code")
+    }
+    /// `OBJ.KSPLICE_old_code`.
+    pub fn old_code(&self) -> PathBuf {
+        self.with(".KSPLICE_old_code")
+    }
+    /// `OBJ.KSPLICE_report.json`.
+    pub fn report(&self) -> PathBuf {
+        self.with(".KSPLICE_report.json")
+    }
+
+    /// The object named by an argument that must end in `suffix`.
+    pub fn from_arg(arg: &str, suffix: &str) -> Result<Files> {
+        match arg.strip_suffix(suffix) {
+            Some(obj) if !obj.is_empty() => Ok(Files { obj: PathBuf::from(obj) }),
+            _ => bail!("{arg}: expected a file name ending in {suffix}"),
+        }
+    }
+}
+
+fn require(path: &Path) -> Result<()> {
+    match std::fs::metadata(path) {
+        Ok(_) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            bail!("{}: No such file or directory", path.display())
+        }
+        Err(e) => Err(anyhow!("{}: {e}", path.display())),
+    }
+}
+
+/// Reads and parses an object, naming the file in any error.
+pub fn load_object(path: &Path) -> Result<Object> {
+    let data = fsutil::read(path)?;
+    Object::parse(&data).map_err(|e| anyhow!("{}: {e}", path.display()))
+}
+
+fn write_object(path: &Path, obj: &Object) -> Result<()> {
+    let bytes = obj.to_bytes().map_err(|e| anyhow!("{}: {e}", path.display()))?;
+    fsutil::write_atomic(path, &bytes)
+}
+
+/// Removes stale outputs and writes an empty marker: "unchanged".
+fn empty_diff(f: &Files) -> Result<()> {
+    fsutil::remove_if_exists(&f.new_code())?;
+    fsutil::remove_if_exists(&f.old_code())?;
+    fsutil::remove_if_exists(&f.report())?;
+    fsutil::write_atomic(&f.marker(), b"")
+}
+
+/// `snap OBJ.KSPLICE`: records that OBJ is the baseline.
+pub fn snap(arg: &str) -> Result<()> {
+    let f = Files::from_arg(arg, MARKER)?;
+    require(&f.obj)?;
+    let _lock = ObjLock::acquire(&f.obj)?;
+    log::action("SNAP", &f.obj.display().to_string());
+    fsutil::remove_if_exists(&f.pre())?;
+    empty_diff(&f)
+}
+
+/// `diff OBJ.KSPLICE`: compares OBJ with OBJ.KSPLICE_pre.
+pub fn diff(arg: &str) -> Result<()> {
+    let f = Files::from_arg(arg, MARKER)?;
+    require(&f.obj)?;
+    let _lock = ObjLock::acquire(&f.obj)?;
+    // A failed diff must leave no marker claiming anything.
+    fsutil::remove_if_exists(&f.marker())?;
+    if !f.pre().exists() {
+        bail!("Patch creates new object {}", f.obj.display());
+    }
+    log::action("DIFF", &f.obj.display().to_string());
+    if fsutil::same_contents(&f.pre(), &f.obj)? {
+        fsutil::remove_if_exists(&f.pre())?;
+        return empty_diff(&f);
+    }
+    bail!(
+        "{}: differs from {}, and keep-new-code (the differencing engine) is not implemented yet",
+        f.obj.display(),
+        f.pre().display()
+    )
+}
+
+/// keep-old-code of `src` into `out`.
+fn keep_old_code(src: &Path, out: &Path) -> Result<()> {
+    let map = SystemMap::from_env()?;
+    let obj = load_object(src)?;
+    let old = transform::keep_old_code(obj, &src.to_string_lossy(), &map)
+        .map_err(|e| anyhow!("{}: {e}", src.display()))?;
+    write_object(out, &old)
+}
+
+/// `old_code OBJ.KSPLICE_old_code`: keep-old-code of the pre object, or of
+/// OBJ when there is no pre.
+pub fn old_code(arg: &str) -> Result<()> {
+    let f = Files::from_arg(arg, ".KSPLICE_old_code")?;
+    let src = if f.pre().exists() { f.pre() } else { f.obj.clone() };
+    require(&src)?;
+    let _lock = ObjLock::acquire(&src)?;
+    log::action("OLDCODE", &f.obj.display().to_string());
+    keep_old_code(&src, &f.old_code())
+}
+
+fn tool(var: &str, default: &str) -> Result<Vec<String>> {
+    let v = std::env::var(var).unwrap_or_default();
+    let words = fsutil::shell_words(&v).with_context(|| format!("${var}"))?;
+    Ok(if words.is_empty() { vec![default.to_string()] } else { words })
+}
+
+/// Links `ins` into `out`: `$LD -r` for several, a copy for one, an empty
+/// archive for none.
+fn link_objs(out: &Path, ins: &[PathBuf]) -> Result<()> {
+    match ins {
+        [] => fsutil::write_atomic(out, crate::elf::AR_MAGIC),
+        [one] => fsutil::write_atomic(out, &fsutil::read(one)?),
+        _ => {
+            let ld = tool("LD", "ld")?;
+            let tmp = fsutil::tmp_path(out);
+            log::debug(|| format!("{} -r -o {} {:?}", ld.join(" "), tmp.display(), ins));
+            let status = Command::new(&ld[0])
+                .args(&ld[1..])
+                .arg("-r")
+                .arg("-o")
+                .arg(&tmp)
+                .args(ins)
+                .status()
+                .with_context(|| format!("{}: cannot run {}", out.display(), ld[0]))?;
+            if !status.success() {
+                let _ = std::fs::remove_file(&tmp);
+                bail!("{}: {} -r failed ({status})", out.display(), ld.join(" "));
+            }
+            std::fs::rename(&tmp, out).with_context(|| format!("{}: cannot write", out.display()))
+        }
+    }
+}
+
+/// `combine OUT.KSPLICE IN...`: the marker of a composite object from its parts.
+pub fn combine(out: &str, ins: &[String]) -> Result<()> {
+    let f = Files::from_arg(out, MARKER)?;
+    let _lock = if f.obj.exists() { Some(ObjLock::acquire(&f.obj)?) } else { None };
+    let mut new_parts: Vec<PathBuf> = Vec::new();
+    let mut old_parts: Vec<PathBuf> = Vec::new();
+    for input in ins {
+        if let Some(obj) = input.strip_suffix(MARKER).filter(|o| !o.is_empty()) {
+            let len = std::fs::metadata(input)
+                .with_context(|| format!("{input}: cannot read marker"))?
+                .len();
+            if len == 0 {
+                continue;
+            }
+            let part = Files { obj: PathBuf::from(obj) };
+            new_parts.push(part.new_code());
+            old_parts.push(part.old_code());
+        } else if input.ends_with(".KSPLICE_old_code") {
+            let p = PathBuf::from(input);
+            if old_parts.last() != Some(&p) {
+                old_parts.push(p);
+            }
+        } else if f.marker().as_os_str() == format!("{input}{MARKER}").as_str() {
+            let own = Files { obj: PathBuf::from(input) };
+            if fsutil::same_contents(&own.pre(), &own.obj)? {
+                fsutil::remove_if_exists(&own.pre())?;
+            }
+        } else {
+            bail!("Unexpected input {input} for {out}");
+        }
+    }
+    for p in new_parts.iter().chain(old_parts.iter()) {
+        require(p)?;
+    }
+    log::action("COMBINE", &f.obj.display().to_string());
+    if old_parts.is_empty() {
+        return empty_diff(&f);
+    }
+    fsutil::remove_if_exists(&f.marker())?;
+    link_objs(&f.new_code(), &new_parts)?;
+    link_objs(&f.old_code(), &old_parts)?;
+    fsutil::write_atomic(&f.marker(), b"1\n")
+}
+
+/// Reads an input that may be an empty archive: `Ok(None)` for an empty
+/// archive, the object otherwise.
+fn load_maybe_empty_archive(path: &Path) -> Result<Option<Object>> {
+    let data = fsutil::read(path)?;
+    if let Some(members) = crate::elf::archive_members(&data) {
+        let members = members.map_err(|e| anyhow!("{}: {e}", path.display()))?;
+        if members == 0 {
+            return Ok(None);
+        }
+        return Err(anyhow!("{}: {}", path.display(), ObjError::Archive { members }));
+    }
+    Object::parse(&data)
+        .map(Some)
+        .map_err(|e| anyhow!("{}: {e}", path.display()))
+}
+
+/// `finalize IN OUT TARGET`.
+pub fn finalize(input: &str, out: &str, target: &str) -> Result<()> {
+    let (inp, outp) = (Path::new(input), Path::new(out));
+    log::action("FINALIZE", input);
+    let Some(obj) = load_maybe_empty_archive(inp)? else {
+        return fsutil::write_atomic(outp, crate::elf::AR_MAGIC);
+    };
+    let map = SystemMap::from_env()?;
+    let fin = transform::finalize(obj, input, target, &map).map_err(|e| anyhow!("{input}: {e}"))?;
+    write_object(outp, &fin)
+}
+
+/// `rmsyms IN OUT`.
+pub fn rmsyms(input: &str, out: &str) -> Result<()> {
+    log::action("RMSYMS", input);
+    let obj = load_object(Path::new(input))?;
+    let map = SystemMap::from_env()?;
+    let res = transform::rmsyms(obj, input, &map).map_err(|e| anyhow!("{input}: {e}"))?;
+    write_object(Path::new(out), &res)
+}
+
+/// `system_map_lookup SYMBOL`: the address as System.map writes it, or
+/// nothing when the symbol is absent.
+pub fn system_map_lookup(symbol: &str) -> Result<Option<String>> {
+    let path = sysmap::config_path().ok_or_else(|| anyhow!("KSPLICE_CONFIG_DIR is not set"))?;
+    let data = fsutil::read(&path).map_err(|e| anyhow!("{}: cannot read System.map: {}", path.display(), e.root_cause()))?;
+    Ok(sysmap::lookup_text(&String::from_utf8_lossy(&data), symbol))
+}

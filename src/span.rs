@@ -1,0 +1,564 @@
+//! Spans and labels: the units Ksplice matches, keeps and patches.
+//!
+//! A span is a function or data item (one section when the object was built
+//! with `-ffunction-sections -fdata-sections`), one string of a merged string
+//! section, or one entry of a table section. Every span has a label that is
+//! stable across builds of the same source file and unique in the object;
+//! labels are how the kernel side ties old code, new code and the running
+//! kernel together.
+
+use crate::classify::{self, Kind};
+use crate::elf::howto;
+use crate::elf::{Object, Reloc, SymSection};
+use crate::error::{ObjError, ObjResult};
+use std::collections::HashMap;
+
+/// One span of a section.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Span {
+    /// Model index of the section.
+    pub sect: usize,
+    /// Offset of the span in its section.
+    pub start: u64,
+    /// Size including alignment padding.
+    pub size: u64,
+    /// Size of the meaningful contents (a string without its padding, a
+    /// table entry without its tail padding).
+    pub contents_size: u64,
+    /// Unique, build-stable name.
+    pub label: String,
+    /// The canonical symbol at the span's start, if any.
+    pub symbol: Option<usize>,
+    /// Whether the span goes to the output.
+    pub keep: bool,
+    /// Output offset minus input offset once unkept spans are removed.
+    pub shift: i64,
+}
+
+/// Options for building spans.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Options {
+    /// Split table sections into one span per entry.
+    pub split_tables: bool,
+}
+
+/// An object with its section kinds, spans and labels.
+#[derive(Debug, Clone)]
+pub struct Analysis {
+    /// The object.
+    pub obj: Object,
+    /// The file name used inside local labels (the object path without
+    /// any `.KSPLICE*` suffix).
+    pub file: String,
+    /// Kind of each section.
+    pub kinds: Vec<Kind>,
+    /// Spans of each section, sorted by start.
+    pub spans: Vec<Vec<Span>>,
+    /// Canonical symbol at (section, offset).
+    csym: HashMap<(usize, u64), usize>,
+    /// Label of each canonical symbol.
+    labels: HashMap<usize, String>,
+}
+
+/// The name used for `path` inside labels: `.KSPLICE*` suffixes removed.
+pub fn label_file(path: &str) -> String {
+    match path.find(".KSPLICE") {
+        Some(i) => path[..i].to_string(),
+        None => path.to_string(),
+    }
+}
+
+/// A static local variable name as GCC emits it (`name.123`), and its base.
+fn static_local_base(name: &str) -> Option<&str> {
+    let digits = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
+    let (base, num) = name.rsplit_once('.')?;
+    if !digits(num) || base.is_empty() {
+        return None;
+    }
+    // `C.123.4567` style: strip a second numeric component.
+    match base.rsplit_once('.') {
+        Some((b, n)) if digits(n) && !b.is_empty() => Some(b),
+        _ => Some(base),
+    }
+}
+
+impl Analysis {
+    /// Builds spans and labels for `obj`, read from `path`.
+    pub fn new(obj: Object, path: &str, opts: Options) -> ObjResult<Analysis> {
+        let kinds: Vec<Kind> = obj.sections.iter().map(classify::kind).collect();
+        let mut a = Analysis {
+            file: label_file(path),
+            kinds,
+            spans: vec![Vec::new(); obj.sections.len()],
+            csym: HashMap::new(),
+            labels: HashMap::new(),
+            obj,
+        };
+        a.init_csyms();
+        a.init_labels();
+        a.init_spans(opts)?;
+        Ok(a)
+    }
+
+    fn init_csyms(&mut self) {
+        for (i, s) in self.obj.symbols.iter().enumerate() {
+            let SymSection::Section(sect) = s.section else {
+                continue;
+            };
+            if s.is_file() {
+                continue;
+            }
+            let key = (sect, s.value);
+            match self.csym.get(&key) {
+                None => {
+                    self.csym.insert(key, i);
+                }
+                Some(&c) => {
+                    let cur = &self.obj.symbols[c];
+                    let better = (s.is_global() && !cur.is_global())
+                        || (!cur.is_global() && cur.is_section() && !s.is_section());
+                    if better {
+                        self.csym.insert(key, i);
+                    }
+                }
+            }
+        }
+    }
+
+    /// The canonical symbol for `sym`: itself for undefined and absolute
+    /// symbols, otherwise the preferred symbol at the same place.
+    pub fn canonical(&self, sym: usize) -> Option<usize> {
+        let s = self.obj.symbols.get(sym)?;
+        match s.section {
+            SymSection::Section(sect) => self.csym.get(&(sect, s.value)).copied(),
+            _ => Some(sym),
+        }
+    }
+
+    /// The canonical symbol at `offset` of section `sect`.
+    pub fn symbol_at(&self, sect: usize, offset: u64) -> Option<usize> {
+        self.csym.get(&(sect, offset)).copied()
+    }
+
+    /// Which section refers to `(sect, offset)`: for labelling static locals.
+    fn callers(&self) -> HashMap<(usize, u64), String> {
+        let mut callers: HashMap<(usize, u64), String> = HashMap::new();
+        for (src, sec) in self.obj.sections.iter().enumerate() {
+            for r in &sec.relocs {
+                let Some(s) = self.obj.symbols.get(r.sym) else {
+                    continue;
+                };
+                let SymSection::Section(t) = s.section else {
+                    continue;
+                };
+                let off = s.value.wrapping_add(self.target_offset(src, r) as u64);
+                let name = &self.obj.sections[src].name;
+                callers
+                    .entry((t, off))
+                    .and_modify(|c| {
+                        if c != name {
+                            *c = "*multiple_callers*".to_string();
+                        }
+                    })
+                    .or_insert_with(|| name.clone());
+            }
+        }
+        callers
+    }
+
+    fn raw_label(&self, sym: usize, callers: &HashMap<(usize, u64), String>) -> String {
+        let s = &self.obj.symbols[sym];
+        if s.is_undefined() || s.is_global() {
+            return s.name.clone();
+        }
+        match s.section {
+            SymSection::Section(sect) => {
+                let secname = &self.obj.sections[sect].name;
+                match self.canonical(sym) {
+                    None => format!("{secname}+{:x}<{}>", s.value, self.file),
+                    Some(c) => {
+                        let g = &self.obj.symbols[c];
+                        if g.is_global() {
+                            g.name.clone()
+                        } else if g.is_section() {
+                            format!("{secname}<{}>", self.file)
+                        } else if let (Some(base), true) =
+                            (static_local_base(&g.name), g.kind == object::elf::STT_OBJECT)
+                        {
+                            let caller = callers
+                                .get(&(sect, g.value))
+                                .map(String::as_str)
+                                .unwrap_or("*no_caller*");
+                            format!("{base}<{caller}>+{:x}<{}>", s.value, self.file)
+                        } else {
+                            format!("{}<{}>", g.name, self.file)
+                        }
+                    }
+                }
+            }
+            _ => format!("{}<{}>", s.name, self.file),
+        }
+    }
+
+    fn init_labels(&mut self) {
+        let callers = self.callers();
+        let mut order: Vec<usize> = Vec::new();
+        for i in 0..self.obj.symbols.len() {
+            if self.obj.symbols[i].is_file() {
+                continue;
+            }
+            if self.canonical(i) == Some(i) {
+                order.push(i);
+            }
+        }
+        let mut first: HashMap<String, (usize, usize)> = HashMap::new();
+        let mut labels: Vec<(usize, String)> = Vec::with_capacity(order.len());
+        for &i in &order {
+            let l = self.raw_label(i, &callers);
+            labels.push((i, l));
+        }
+        // Undefined and global names are unique by construction; local
+        // labels that collide get ~N suffixes in symbol table order.
+        let mut counts: HashMap<String, usize> = HashMap::new();
+        for (_, l) in &labels {
+            *counts.entry(l.clone()).or_default() += 1;
+        }
+        for (pos, (_, l)) in labels.iter_mut().enumerate() {
+            if counts.get(l.as_str()).copied().unwrap_or(0) > 1 {
+                let e = first.entry(l.clone()).or_insert((pos, 0));
+                let n = e.1;
+                e.1 += 1;
+                *l = format!("{l}~{n}");
+            }
+        }
+        self.labels = labels.into_iter().collect();
+    }
+
+    /// The label of a symbol (through its canonical symbol).
+    pub fn label(&self, sym: usize) -> String {
+        if let Some(c) = self.canonical(sym) {
+            if let Some(l) = self.labels.get(&c) {
+                return l.clone();
+            }
+        }
+        let s = &self.obj.symbols[sym];
+        match s.section {
+            SymSection::Section(sect) => format!(
+                "{}+{:x}<{}>",
+                self.obj.sections[sect].name, s.value, self.file
+            ),
+            _ => s.name.clone(),
+        }
+    }
+
+    /// The label of a section as a whole (its symbol at offset 0).
+    pub fn section_label(&self, sect: usize) -> String {
+        match self.symbol_at(sect, 0) {
+            Some(c) => self.label(c),
+            None => format!("{}<{}>", self.obj.sections[sect].name, self.file),
+        }
+    }
+
+    fn push_span(&mut self, sect: usize, start: u64, size: u64, contents_size: u64) {
+        let symbol = self.symbol_at(sect, start);
+        let label = match symbol {
+            Some(s) => self.label(s),
+            None => {
+                let l = self.section_label(sect);
+                if start == 0 {
+                    l
+                } else {
+                    format!("{l}<span:{start:x}>")
+                }
+            }
+        };
+        self.spans[sect].push(Span {
+            sect,
+            start,
+            size,
+            contents_size,
+            label,
+            symbol,
+            keep: true,
+            shift: 0,
+        });
+    }
+
+    fn init_spans(&mut self, opts: Options) -> ObjResult<()> {
+        for sect in 0..self.obj.sections.len() {
+            let kind = self.kinds[sect];
+            let size = self.obj.sections[sect].size();
+            let table = classify::table(&self.obj.sections[sect].name);
+            if kind == Kind::String && self.obj.sections[sect].sh_type != object::elf::SHT_NOBITS {
+                self.string_spans(sect);
+            } else if kind == Kind::KspliceCall {
+                let fields: Vec<(u64, u64)> = self.obj.sections[sect]
+                    .relocs
+                    .iter()
+                    .map(|r| (r.offset, u64::from(howto::field_size(r.r_type).unwrap_or(8))))
+                    .collect();
+                for (off, len) in fields {
+                    self.push_span(sect, off, len, len);
+                }
+                if self.spans[sect].is_empty() {
+                    self.push_span(sect, 0, size, size);
+                }
+            } else if let (Some(t), true) = (table, opts.split_tables) {
+                if size % t.entry_size != 0 {
+                    return Err(ObjError::Corrupt(format!(
+                        "table section {} has size {size:#x}, not a multiple of its entry size {}",
+                        self.obj.sections[sect].name, t.entry_size
+                    )));
+                }
+                let mut off = 0;
+                while off < size {
+                    self.push_span(sect, off, t.entry_size, t.entry_size);
+                    off += t.entry_size;
+                }
+                if size == 0 {
+                    self.push_span(sect, 0, 0, 0);
+                }
+            } else {
+                self.push_span(sect, 0, size, size);
+            }
+        }
+        if opts.split_tables {
+            self.split_table_others()?;
+            self.label_table_entries();
+        }
+        Ok(())
+    }
+
+    fn string_spans(&mut self, sect: usize) {
+        let data = self.obj.sections[sect].data.clone();
+        let align = self.obj.sections[sect].align.max(1) as usize;
+        let mut start = 0usize;
+        if data.is_empty() {
+            self.push_span(sect, 0, 0, 0);
+            return;
+        }
+        while start < data.len() {
+            let len = data[start..]
+                .iter()
+                .position(|&b| b == 0)
+                .map(|p| p + 1)
+                .unwrap_or(data.len() - start);
+            let contents = len;
+            let mut size = len;
+            // Pad up to the alignment with NULs (some string sections align
+            // only some strings).
+            while (start + size) % align != 0 && start + size < data.len() && data[start + size] == 0 {
+                size += 1;
+            }
+            self.push_span(sect, start as u64, size as u64, contents as u64);
+            start += size;
+        }
+    }
+
+    /// Splits a table's dedicated "other" section (for example
+    /// `.altinstr_replacement`) at the offsets the table's entries point to.
+    fn split_table_others(&mut self) -> ObjResult<()> {
+        for t in classify::TABLES {
+            let (Some(other_name), Some(other_off)) = (t.other_sect, t.other_offset) else {
+                continue;
+            };
+            let Some(tsect) = self.obj.section_by_name(t.name) else {
+                continue;
+            };
+            let Some(osect) = self.obj.section_by_name(other_name) else {
+                continue;
+            };
+            let osize = self.obj.sections[osect].size();
+            let mut cuts = vec![0u64, osize];
+            for r in &self.obj.sections[tsect].relocs {
+                if r.offset % t.entry_size != other_off {
+                    continue;
+                }
+                if let Some((s, off)) = self.reloc_target(tsect, r) {
+                    if s == osect && off < osize {
+                        cuts.push(off);
+                    }
+                }
+            }
+            cuts.sort_unstable();
+            cuts.dedup();
+            self.spans[osect].clear();
+            for w in cuts.windows(2) {
+                self.push_span(osect, w[0], w[1] - w[0], w[1] - w[0]);
+            }
+            if self.spans[osect].is_empty() {
+                self.push_span(osect, 0, 0, 0);
+            }
+        }
+        Ok(())
+    }
+
+    /// Table entries without a symbol of their own are named after what
+    /// they refer to, so the names survive renumbering.
+    fn label_table_entries(&mut self) {
+        let mut renames: Vec<(usize, usize, String)> = Vec::new();
+        for (sect, spans) in self.spans.iter().enumerate() {
+            let name = &self.obj.sections[sect].name;
+            let Some(t) = classify::table(name) else {
+                continue;
+            };
+            let Some(addr) = t.addr_offset else { continue };
+            for (k, span) in spans.iter().enumerate() {
+                if span.symbol.is_some_and(|s| !self.obj.symbols[s].is_section()) {
+                    continue;
+                }
+                let Some(r) = self.reloc_at(sect, span.start + addr) else {
+                    continue;
+                };
+                let Some((ts, toff)) = self.reloc_target(sect, r) else {
+                    let n = self.obj.symbols[r.sym].name.clone();
+                    renames.push((sect, k, format!("{name}<target:{n}>")));
+                    continue;
+                };
+                let Some(tspan) = self.find_span(ts, toff) else {
+                    continue;
+                };
+                let tspan = &self.spans[ts][tspan];
+                renames.push((
+                    sect,
+                    k,
+                    format!("{name}<target:{}+{:x}>", tspan.label, toff.wrapping_sub(tspan.start)),
+                ));
+            }
+        }
+        for (sect, k, label) in renames {
+            self.spans[sect][k].label = label;
+        }
+        // Labels of entries must stay unique.
+        let mut seen: HashMap<String, usize> = HashMap::new();
+        for spans in &mut self.spans {
+            for s in spans.iter_mut() {
+                let n = seen.entry(s.label.clone()).or_insert(0);
+                if *n > 0 {
+                    s.label = format!("{}~{}", s.label, *n);
+                }
+                *n += 1;
+            }
+        }
+    }
+
+    /// The relocation whose field starts exactly at `offset` of `sect`.
+    pub fn reloc_at(&self, sect: usize, offset: u64) -> Option<&Reloc> {
+        let relocs = &self.obj.sections.get(sect)?.relocs;
+        let i = relocs.partition_point(|r| r.offset < offset);
+        relocs.get(i).filter(|r| r.offset == offset)
+    }
+
+    /// Relocations whose field starts inside `[start, start + size)`.
+    pub fn relocs_in(&self, sect: usize, start: u64, size: u64) -> &[Reloc] {
+        let relocs = &self.obj.sections[sect].relocs;
+        let a = relocs.partition_point(|r| r.offset < start);
+        let b = relocs.partition_point(|r| r.offset < start.saturating_add(size));
+        &relocs[a..b]
+    }
+
+    /// True when byte `offset` of `sect` lies inside a relocated field.
+    pub fn part_of_reloc(&self, sect: usize, offset: u64) -> bool {
+        let relocs = &self.obj.sections[sect].relocs;
+        let i = relocs.partition_point(|r| r.offset <= offset);
+        if i == 0 {
+            return false;
+        }
+        let r = &relocs[i - 1];
+        let len = u64::from(howto::field_size(r.r_type).unwrap_or(1));
+        offset < r.offset + len
+    }
+
+    /// The offset relative to the symbol that a relocation refers to: the
+    /// addend, corrected for the x86 convention that a PC-relative operand in
+    /// code is relative to the end of the field. Data tables on 6.1 use
+    /// field-relative (`sym - .`) pointers, so their addend is the offset.
+    pub fn target_offset(&self, sect: usize, r: &Reloc) -> i64 {
+        match howto::howto(r.r_type) {
+            Ok(h) if h.pcrel && self.obj.sections[sect].is_exec() => {
+                r.addend.wrapping_add(i64::from(h.size))
+            }
+            _ => r.addend,
+        }
+    }
+
+    /// The section and offset a relocation points to (None for undefined,
+    /// absolute and common symbols).
+    pub fn reloc_target(&self, sect: usize, r: &Reloc) -> Option<(usize, u64)> {
+        let s = self.obj.symbols.get(r.sym)?;
+        let SymSection::Section(t) = s.section else {
+            return None;
+        };
+        let mut off = s.value;
+        if s.is_section() {
+            off = off.wrapping_add(self.target_offset(sect, r) as u64);
+        }
+        Some((t, off))
+    }
+
+    /// The span a relocation points to. Out-of-range targets of a section
+    /// symbol (negative offsets of odd instructions) fall back on the first span.
+    pub fn reloc_target_span(&self, sect: usize, r: &Reloc) -> Option<(usize, usize)> {
+        let (t, off) = self.reloc_target(sect, r)?;
+        match self.find_span(t, off) {
+            Some(k) => Some((t, k)),
+            None if !self.spans[t].is_empty() => Some((t, 0)),
+            None => None,
+        }
+    }
+
+    /// Index of the span of `sect` containing `offset`.
+    pub fn find_span(&self, sect: usize, offset: u64) -> Option<usize> {
+        let spans = self.spans.get(sect)?;
+        let i = spans.partition_point(|s| s.start <= offset);
+        if i > 0 {
+            let s = &spans[i - 1];
+            if offset < s.start.saturating_add(s.size) {
+                return Some(i - 1);
+            }
+        }
+        let size = self.obj.sections[sect].size();
+        if !spans.is_empty() && (size == 0 || (offset == size && spans.len() == 1)) {
+            return Some(if offset == size { spans.len() - 1 } else { 0 });
+        }
+        None
+    }
+
+    /// Computes each kept span's shift once unkept spans are removed.
+    pub fn compute_shifts(&mut self) {
+        for spans in &mut self.spans {
+            let mut out = 0u64;
+            for s in spans.iter_mut() {
+                if s.keep {
+                    s.shift = out as i64 - s.start as i64;
+                    out += s.size;
+                }
+            }
+        }
+    }
+
+    /// True when any span of `sect` is kept.
+    pub fn section_kept(&self, sect: usize) -> bool {
+        self.spans[sect].iter().any(|s| s.keep)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn static_local_names() {
+        assert_eq!(static_local_base("count.3"), Some("count"));
+        assert_eq!(static_local_base("C.12.3456"), Some("C"));
+        assert_eq!(static_local_base("foo"), None);
+        assert_eq!(static_local_base("foo.isra.0"), Some("foo.isra"));
+        assert_eq!(static_local_base(".5"), None);
+    }
+
+    #[test]
+    fn label_file_strips_suffixes() {
+        assert_eq!(label_file("kernel/sys.o.KSPLICE_pre"), "kernel/sys.o");
+        assert_eq!(label_file("kernel/sys.o"), "kernel/sys.o");
+    }
+}

@@ -1,0 +1,680 @@
+//! Single-object transforms: keep-old-code, finalize and rmsyms.
+//!
+//! * keep-old-code prepares the object from before the patch for run-pre
+//!   matching: text and what it refers to are kept, every relocation becomes
+//!   a ksplice relocation with a canary in the field, every kept function or
+//!   matchable data item gets a ksplice_section, and tables the module loader
+//!   would act on are renamed out of its way.
+//! * finalize makes a linked update object loadable: relocations against
+//!   undefined symbols become ksplice relocations the core resolves.
+//! * rmsyms does the same for the symbols the core itself extracts.
+
+use crate::classify::{self, Kind};
+use crate::elf::howto::{self, Howto};
+use crate::elf::{Object, Reloc, Section, SymSection, Symbol};
+use crate::error::{ObjError, ObjResult};
+use crate::meta::{self, HowtoType, Meta, SymRef, DEFERRED_PREFIX};
+use crate::span::{Analysis, Options};
+use crate::sysmap::SystemMap;
+use object::elf;
+use std::collections::{HashMap, HashSet};
+
+/// Undefined symbols whose relocations stay ELF relocations: the module
+/// loader resolves them (tracing call sites).
+const LOADER_SYMBOLS: &[&str] = &["mcount", "__fentry__"];
+
+/// Sections renamed in old code so that the module loader ignores them.
+fn old_code_rename(name: &str, kind: Kind) -> Option<String> {
+    let hide = kind == Kind::Export
+        || matches!(name, "__ex_table" | "__bug_table" | "__tracepoints" | "__markers");
+    hide.then(|| format!(".ksplice_pre.{name}"))
+}
+
+/// Whether a section's relocations become ksplice relocations in old code.
+fn old_code_rewrites(name: &str, kind: Kind) -> bool {
+    matches!(
+        kind,
+        Kind::Text | Kind::Rodata | Kind::String | Kind::Data | Kind::Export | Kind::BugTable
+    ) || name == "__ex_table"
+}
+
+/// Whether a kept span of this kind gets a ksplice_section for matching.
+fn matchable(a: &Analysis, sect: usize) -> Option<u32> {
+    let has_relocs = !a.obj.sections[sect].relocs.is_empty();
+    match a.kinds[sect] {
+        Kind::Text => Some(meta::SECTION_TEXT),
+        Kind::String => Some(meta::SECTION_RODATA | meta::SECTION_STRING),
+        Kind::Rodata | Kind::Export | Kind::BugTable => Some(meta::SECTION_RODATA),
+        Kind::Data if has_relocs => Some(meta::SECTION_DATA),
+        _ => None,
+    }
+}
+
+/// Candidate run-time addresses of `sym` from System.map: by its own name
+/// when undefined, else through every named symbol of its section.
+fn candidates(obj: &Object, sym: usize, map: &SystemMap) -> Vec<u64> {
+    let s = &obj.symbols[sym];
+    let mut out: Vec<u64> = Vec::new();
+    match s.section {
+        SymSection::Absolute => out.push(s.value),
+        SymSection::Undefined | SymSection::Common => out.extend_from_slice(map.get(&s.name)),
+        SymSection::Section(sect) => {
+            for g in &obj.symbols {
+                if g.section != SymSection::Section(sect) || g.is_section() || g.is_file() || g.name.is_empty() {
+                    continue;
+                }
+                for &addr in map.get(&g.name) {
+                    let c = addr.wrapping_add(s.value).wrapping_sub(g.value);
+                    if !out.contains(&c) {
+                        out.push(c);
+                    }
+                }
+            }
+        }
+    }
+    out
+}
+
+fn unsupported_at(a: &Analysis, sect: usize, r: &Reloc) -> ObjError {
+    ObjError::Unsupported(format!(
+        "relocation type {} ({}) at {}+{:#x}",
+        howto::name(r.r_type),
+        r.r_type,
+        a.obj.sections[sect].name,
+        r.offset
+    ))
+}
+
+/// keep-old-code: the pre object prepared for run-pre matching.
+pub fn keep_old_code(obj: Object, path: &str, map: &SystemMap) -> ObjResult<Object> {
+    let mut a = Analysis::new(obj, path, Options { split_tables: true })?;
+    mark_old_code(&mut a);
+    a.compute_shifts();
+    Emit::new(&a, map).old_code()
+}
+
+/// The initial keep set of keep-old-code and its closure over references.
+fn mark_old_code(a: &mut Analysis) {
+    for (sect, spans) in a.spans.iter_mut().enumerate() {
+        let kind = a.kinds[sect];
+        let keep = (kind == Kind::Text && !a.obj.sections[sect].name.starts_with(".fixup"))
+            || kind == Kind::Export;
+        for s in spans.iter_mut() {
+            s.keep = keep;
+        }
+    }
+    let globals: Vec<(usize, u64)> = a
+        .obj
+        .symbols
+        .iter()
+        .filter(|s| s.is_global())
+        .filter_map(|s| match s.section {
+            SymSection::Section(k) => Some((k, s.value)),
+            _ => None,
+        })
+        .collect();
+    for (sect, value) in globals {
+        if a.kinds[sect] == Kind::Ignored || value == a.obj.sections[sect].size() && value != 0 {
+            continue;
+        }
+        if let Some(k) = a.find_span(sect, value) {
+            a.spans[sect][k].keep = true;
+        }
+    }
+    loop {
+        let mut changed = close_references(a);
+        changed |= filter_tables(a);
+        if !changed {
+            break;
+        }
+    }
+}
+
+/// Keeps every span a kept span refers to (worklist over relocations).
+/// Table entries do not keep the code they describe (that is the other way
+/// round, see [`filter_tables`]).
+fn close_references(a: &mut Analysis) -> bool {
+    let mut work: Vec<(usize, usize)> = Vec::new();
+    for (sect, spans) in a.spans.iter().enumerate() {
+        for (k, s) in spans.iter().enumerate() {
+            if s.keep {
+                work.push((sect, k));
+            }
+        }
+    }
+    let mut changed = false;
+    while let Some((sect, k)) = work.pop() {
+        let (start, size) = (a.spans[sect][k].start, a.spans[sect][k].size);
+        let table = classify::table(&a.obj.sections[sect].name);
+        let mut targets = Vec::new();
+        for r in a.relocs_in(sect, start, size) {
+            if let Some(t) = table {
+                if t.addr_offset == Some((r.offset - start) % t.entry_size) {
+                    continue;
+                }
+            }
+            if let Some((ts, tk)) = a.reloc_target_span(sect, r) {
+                if a.kinds[ts] != Kind::Ignored && !a.spans[ts][tk].keep {
+                    targets.push((ts, tk));
+                }
+            }
+        }
+        for (ts, tk) in targets {
+            if !a.spans[ts][tk].keep {
+                a.spans[ts][tk].keep = true;
+                changed = true;
+                work.push((ts, tk));
+            }
+        }
+    }
+    changed
+}
+
+/// Keeps the table entries that describe kept code, and what those entries
+/// point to besides.
+fn filter_tables(a: &mut Analysis) -> bool {
+    let mut changed = false;
+    for sect in 0..a.spans.len() {
+        let Some(t) = classify::table(&a.obj.sections[sect].name) else {
+            continue;
+        };
+        let Some(addr) = t.addr_offset else { continue };
+        for k in 0..a.spans[sect].len() {
+            if a.spans[sect][k].keep {
+                continue;
+            }
+            let start = a.spans[sect][k].start;
+            let Some(r) = a.reloc_at(sect, start + addr).copied() else {
+                continue;
+            };
+            if let Some((ts, tk)) = a.reloc_target_span(sect, &r) {
+                if a.spans[ts][tk].keep {
+                    a.spans[sect][k].keep = true;
+                    changed = true;
+                }
+            }
+        }
+    }
+    changed
+}
+
+/// Builds an output object from the kept spans of an analysis.
+struct Emit<'a> {
+    a: &'a Analysis,
+    map: &'a SystemMap,
+    out: Object,
+    meta: Meta,
+    sect_map: Vec<Option<usize>>,
+    sym_map: HashMap<usize, usize>,
+}
+
+impl<'a> Emit<'a> {
+    fn new(a: &'a Analysis, map: &'a SystemMap) -> Emit<'a> {
+        Emit {
+            a,
+            map,
+            out: Object {
+                e_flags: a.obj.e_flags,
+                ..Object::default()
+            },
+            meta: Meta::new(),
+            sect_map: vec![None; a.obj.sections.len()],
+            sym_map: HashMap::new(),
+        }
+    }
+
+    /// Output offset of input `(sect, off)`, through the span's shift.
+    fn out_offset(&self, sect: usize, off: u64) -> Option<u64> {
+        let k = self.a.find_span(sect, off)?;
+        let s = &self.a.spans[sect][k];
+        s.keep.then(|| (off as i64 + s.shift) as u64)
+    }
+
+    fn copy_sections(&mut self, rename: impl Fn(&str, Kind) -> Option<String>) {
+        let a = self.a;
+        for (i, sec) in a.obj.sections.iter().enumerate() {
+            let always = sec.name == ".note.GNU-stack";
+            if sec.sh_type == elf::SHT_GROUP || (!a.section_kept(i) && !always) {
+                continue;
+            }
+            let mut data = Vec::new();
+            let mut nobits = 0;
+            for s in a.spans[i].iter().filter(|s| s.keep) {
+                if sec.sh_type == elf::SHT_NOBITS {
+                    nobits += s.size;
+                } else {
+                    let lo = s.start as usize;
+                    let hi = (s.start + s.size) as usize;
+                    data.extend_from_slice(sec.data.get(lo..hi).unwrap_or(&[]));
+                }
+            }
+            if always && !a.section_kept(i) {
+                data = sec.data.clone();
+            }
+            self.sect_map[i] = Some(self.out.sections.len());
+            self.out.sections.push(Section {
+                name: rename(&sec.name, a.kinds[i]).unwrap_or_else(|| sec.name.clone()),
+                flags: sec.flags & !u64::from(elf::SHF_GROUP),
+                data,
+                nobits_size: nobits,
+                relocs: Vec::new(),
+                group: None,
+                link_order: None,
+                ..sec.clone()
+            });
+        }
+    }
+
+    /// Copies kept symbols; defined globals become local.
+    fn copy_symbols(&mut self, drop_kind: Option<Kind>) {
+        let a = self.a;
+        for (i, s) in a.obj.symbols.iter().enumerate() {
+            let (section, value) = match s.section {
+                SymSection::Section(k) => {
+                    let Some(nk) = self.sect_map[k] else { continue };
+                    if Some(a.kinds[k]) == drop_kind {
+                        continue;
+                    }
+                    if s.is_section() {
+                        (SymSection::Section(nk), 0)
+                    } else {
+                        let Some(v) = self.out_offset(k, s.value) else {
+                            continue;
+                        };
+                        (SymSection::Section(nk), v)
+                    }
+                }
+                SymSection::Absolute if s.is_file() => (SymSection::Absolute, s.value),
+                _ => continue,
+            };
+            let mut ns = Symbol {
+                section,
+                value,
+                ..s.clone()
+            };
+            if ns.is_global() {
+                ns.bind = elf::STB_LOCAL;
+            }
+            self.sym_map.insert(i, self.out.symbols.len());
+            self.out.symbols.push(ns);
+        }
+    }
+
+    /// Output symbol for an input symbol referenced by a kept ELF relocation.
+    fn out_symbol(&mut self, sym: usize) -> Option<usize> {
+        if let Some(&o) = self.sym_map.get(&sym) {
+            return Some(o);
+        }
+        let s = &self.a.obj.symbols[sym];
+        if !s.section.is_const() {
+            return None;
+        }
+        self.sym_map.insert(sym, self.out.symbols.len());
+        self.out.symbols.push(s.clone());
+        Some(self.out.symbols.len() - 1)
+    }
+
+    /// The ksplice_symbol record for what relocation `r` of `sect` points to.
+    fn reloc_symbol(&mut self, sect: usize, r: &Reloc) -> (SymRef, i64) {
+        let a = self.a;
+        let s = &a.obj.symbols[r.sym];
+        if s.is_undefined() {
+            return (SymRef::Deferred(s.name.clone()), 0);
+        }
+        let target_off = a.target_offset(sect, r);
+        let mut span = a.reloc_target_span(sect, r);
+        if let Some((ts, tk)) = span {
+            if tk == 0 && a.spans[ts][0].start as i64 != target_off && s.is_section() {
+                // A section-relative target outside any span: name the symbol.
+                span = None;
+            }
+        }
+        let (label, rebase) = match span {
+            Some((ts, tk)) if a.spans[ts][tk].start != 0 => {
+                let sp = &a.spans[ts][tk];
+                (sp.label.clone(), s.value as i64 - sp.start as i64)
+            }
+            _ => (a.label(r.sym), 0),
+        };
+        let named = a.canonical(r.sym).filter(|&c| {
+            let g = &a.obj.symbols[c];
+            !g.is_section() && !g.name.is_empty()
+        });
+        let name = match (s.section, span) {
+            (SymSection::Absolute | SymSection::Common, _) => None,
+            (_, Some((ts, tk))) if a.spans[ts][tk].symbol.is_none() => None,
+            _ => named.map(|c| a.obj.symbols[c].name.clone()),
+        };
+        let obj = &a.obj;
+        let map = self.map;
+        let sym = r.sym;
+        let off = self
+            .meta
+            .symbol(&mut self.out, &label, name.as_deref(), || candidates(obj, sym, map));
+        (SymRef::Record(off), rebase)
+    }
+
+    /// Replaces relocation `r` of input section `sect` by a ksplice relocation.
+    fn ksplice_reloc(&mut self, sect: usize, r: &Reloc, h: Howto) -> ObjResult<()> {
+        let a = self.a;
+        let Some(osect) = self.sect_map[sect] else {
+            return Ok(());
+        };
+        let Some(off) = self.out_offset(sect, r.offset) else {
+            return Ok(());
+        };
+        meta::write_canary(&mut self.out.sections[osect], off, &h).ok_or_else(|| {
+            ObjError::Corrupt(format!(
+                "relocation field at {}+{:#x} outside the section",
+                a.obj.sections[sect].name, r.offset
+            ))
+        })?;
+        let (symref, rebase) = self.reloc_symbol(sect, r);
+        let target = a.target_offset(sect, r) + rebase;
+        let insn = r.addend + rebase - target;
+        let howto = self.meta.howto(&mut self.out, HowtoType::Reloc, Some(h), h.size);
+        let name = a.obj.sections[sect].name.clone();
+        self.meta
+            .reloc(&mut self.out, &name, (osect, off), symref, howto, insn, target);
+        Ok(())
+    }
+
+    /// Carries relocation `r` of `sect` over as an ELF relocation, retargeted.
+    fn elf_reloc(&mut self, sect: usize, r: &Reloc) {
+        let a = self.a;
+        let (Some(osect), Some(off)) = (self.sect_map[sect], self.out_offset(sect, r.offset)) else {
+            return;
+        };
+        let s = &a.obj.symbols[r.sym];
+        let new = if s.section.is_const() {
+            self.out_symbol(r.sym).map(|sym| (sym, r.addend))
+        } else if s.is_section() {
+            let (ts, toff) = a.reloc_target(sect, r).unwrap_or((0, 0));
+            match (self.sect_map.get(ts).copied().flatten(), a.find_span(ts, toff)) {
+                (Some(ots), Some(tk)) if a.spans[ts][tk].keep => {
+                    let sym = self.out.section_symbol(ots);
+                    Some((sym, r.addend + a.spans[ts][tk].shift))
+                }
+                _ => None,
+            }
+        } else {
+            self.out_symbol(r.sym).map(|sym| (sym, r.addend))
+        };
+        if let Some((sym, addend)) = new {
+            self.out.sections[osect].relocs.push(Reloc {
+                offset: off,
+                sym,
+                addend,
+                ..*r
+            });
+        } else if crate::log::level() >= 2 {
+            eprintln!(
+                "{}: dropping relocation at {}+{:#x} to unkept {}",
+                a.file,
+                a.obj.sections[sect].name,
+                r.offset,
+                a.obj.symbol_name(r.sym)
+            );
+        }
+    }
+
+    /// ksplice_section records (and, for old code, entry points) for the
+    /// kept spans of matchable sections.
+    fn sections_records(&mut self, entry_points: bool) -> ObjResult<()> {
+        let a = self.a;
+        for sect in 0..a.obj.sections.len() {
+            let Some(osect) = self.sect_map[sect] else { continue };
+            let Some(flags) = matchable(a, sect) else { continue };
+            if a.obj.sections[sect].size() == 0 {
+                continue;
+            }
+            if a.symbol_at(sect, 0).is_some_and(|c| a.obj.symbols[c].is_weak()) {
+                continue;
+            }
+            let table = classify::table(&a.obj.sections[sect].name);
+            for span in a.spans[sect].iter().filter(|s| s.keep) {
+                let mut for_name = a.obj.sections[sect].name.clone();
+                if let Some(addr) = table.and_then(|t| t.addr_offset) {
+                    if let Some(r) = a.reloc_at(sect, span.start + addr) {
+                        if let SymSection::Section(ts) = a.obj.symbols[r.sym].section {
+                            for_name = a.obj.sections[ts].name.clone();
+                        }
+                    }
+                }
+                let name = span
+                    .symbol
+                    .filter(|&c| !a.obj.symbols[c].is_section())
+                    .map(|c| a.obj.symbols[c].name.clone());
+                let sym = span.symbol;
+                let (obj, map) = (&a.obj, self.map);
+                let ksym = self.meta.symbol(&mut self.out, &span.label, name.as_deref(), || {
+                    sym.map(|s| candidates(obj, s, map)).unwrap_or_default()
+                });
+                let start = (span.start as i64 + span.shift) as u64;
+                self.meta
+                    .ksection(&mut self.out, &for_name, ksym, (osect, start), span.size, flags);
+                if entry_points && a.kinds[sect] == Kind::Text {
+                    self.entry_points(sect, osect, span.start, span.size, span.shift, &span.label, &for_name);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// HOWTO_SYMBOL relocations telling the loader where each global symbol
+    /// of a matched function lives (and the function's own start).
+    #[allow(clippy::too_many_arguments)]
+    fn entry_points(&mut self, sect: usize, osect: usize, start: u64, size: u64, shift: i64, label: &str, for_name: &str) {
+        let a = self.a;
+        let mut points: Vec<(u64, String, Option<String>, Option<usize>)> = a
+            .obj
+            .symbols
+            .iter()
+            .enumerate()
+            .filter(|(_, s)| {
+                s.is_global() && s.section == SymSection::Section(sect) && s.value >= start && s.value < start + size.max(1)
+            })
+            .map(|(i, s)| (s.value - start, s.name.clone(), Some(s.name.clone()), Some(i)))
+            .collect();
+        if !points.iter().any(|p| p.0 == 0) {
+            points.push((0, label.to_string(), None, None));
+        }
+        points.sort_by(|x, y| x.0.cmp(&y.0).then(x.1.cmp(&y.1)));
+        let howto = self.meta.howto(&mut self.out, HowtoType::Symbol, None, 0);
+        for (off, lab, name, sym) in points {
+            let (obj, map) = (&a.obj, self.map);
+            let ksym = self.meta.symbol(&mut self.out, &lab, name.as_deref(), || {
+                sym.map(|s| candidates(obj, s, map)).unwrap_or_default()
+            });
+            let blank = (osect, (start as i64 + shift) as u64 + off);
+            self.meta
+                .reloc(&mut self.out, for_name, blank, SymRef::Record(ksym), howto, 0, 0);
+        }
+    }
+
+    /// HOWTO_BUG / HOWTO_EXTABLE records: for each kept table entry, the
+    /// instruction it describes, labelled with the entry.
+    fn table_relocs(&mut self, table: &str, kind: HowtoType) {
+        let a = self.a;
+        let Some(sect) = a.obj.section_by_name(table) else { return };
+        let Some(t) = classify::table(table) else { return };
+        let Some(addr) = t.addr_offset else { return };
+        for span in a.spans[sect].iter().filter(|s| s.keep) {
+            let Some(r) = a.reloc_at(sect, span.start + addr) else { continue };
+            let Some((ts, toff)) = a.reloc_target(sect, r) else { continue };
+            let (Some(ots), Some(out_off)) = (self.sect_map[ts], self.out_offset(ts, toff)) else {
+                continue;
+            };
+            let ksym = self.meta.symbol(&mut self.out, &span.label, None, Vec::new);
+            let howto = self.meta.howto(&mut self.out, kind, None, 0);
+            let name = a.obj.sections[ts].name.clone();
+            self.meta
+                .reloc(&mut self.out, &name, (ots, out_off), SymRef::Record(ksym), howto, 0, 0);
+        }
+    }
+
+    fn old_code(mut self) -> ObjResult<Object> {
+        let a = self.a;
+        self.copy_sections(old_code_rename);
+        self.copy_symbols(Some(Kind::Export));
+        self.sections_records(true)?;
+        self.table_relocs("__bug_table", HowtoType::Bug);
+        self.table_relocs("__ex_table", HowtoType::Extable);
+        for sect in 0..a.obj.sections.len() {
+            if self.sect_map[sect].is_none() {
+                continue;
+            }
+            let rewrite = old_code_rewrites(&a.obj.sections[sect].name, a.kinds[sect]);
+            for span in a.spans[sect].iter().filter(|s| s.keep) {
+                for r in a.relocs_in(sect, span.start, span.size) {
+                    let s = &a.obj.symbols[r.sym];
+                    let loader = s.is_undefined() && LOADER_SYMBOLS.contains(&s.name.as_str());
+                    if rewrite && !loader {
+                        let h = howto::howto(r.r_type).map_err(|_| unsupported_at(a, sect, r))?;
+                        self.ksplice_reloc(sect, r, h)?;
+                    } else {
+                        self.elf_reloc(sect, r);
+                    }
+                }
+            }
+        }
+        for s in &mut self.out.sections {
+            s.relocs.sort_by_key(|r| r.offset);
+        }
+        Ok(self.out)
+    }
+}
+
+/// The `__DATE__`/`__TIME__` placeholders ksplice builds substitute.
+const DATE_STRINGS: &[(&str, HowtoType)] = &[("<{DATE...}>", HowtoType::Date), ("<{TIME}>", HowtoType::Time)];
+
+/// finalize: relocations against undefined symbols become ksplice
+/// relocations; for a vmlinux target the metadata of `.exit` code (which
+/// vmlinux discards) is dropped; date and time placeholders are recorded.
+pub fn finalize(mut obj: Object, path: &str, target: &str, map: &SystemMap) -> ObjResult<Object> {
+    if target == "vmlinux" {
+        obj.remove_sections(|s| {
+            [".ksplice_relocs.exit", ".ksplice_sections.exit", ".ksplice_patches.exit"]
+                .iter()
+                .any(|p| s.name.starts_with(p))
+        });
+    }
+    let a = Analysis::new(obj, path, Options::default())?;
+    let mut out = a.obj.clone();
+    let mut meta = Meta::new();
+    meta.load_existing(&out);
+    let file = a.file.clone();
+    for (sect, sec) in a.obj.sections.iter().enumerate() {
+        if !matches!(a.kinds[sect], Kind::String | Kind::Rodata) || sec.sh_type == elf::SHT_NOBITS {
+            continue;
+        }
+        for (text, kind) in DATE_STRINGS {
+            let needle: Vec<u8> = text.bytes().chain(std::iter::once(0)).collect();
+            let mut at = 0;
+            while let Some(p) = find(&sec.data[at..], &needle) {
+                let off = (at + p) as u64;
+                at += p + 1;
+                let label = format!("{text}<{file}>");
+                let ksym = meta.symbol(&mut out, &label, None, Vec::new);
+                let howto = meta.howto(&mut out, *kind, None, text.len() as u32);
+                meta.reloc(&mut out, &sec.name, (sect, off), SymRef::Record(ksym), howto, 0, 0);
+            }
+        }
+    }
+    let rewrite = |name: &str, kind: Kind| {
+        !matches!(kind, Kind::Ksplice | Kind::KspliceCall)
+            || name.starts_with(".ksplice_patches")
+            || name.starts_with(".ksplice_relocs")
+    };
+    rewrite_undefined(&a, &mut out, &mut meta, map, rewrite, |_| true)?;
+    out.localize_defined();
+    Ok(out)
+}
+
+/// rmsyms: relocations against the undefined symbols that `.ksplice_extract`
+/// refers to become ksplice relocations (the core resolves them itself).
+pub fn rmsyms(obj: Object, path: &str, map: &SystemMap) -> ObjResult<Object> {
+    let a = Analysis::new(obj, path, Options::default())?;
+    let mut extract: HashSet<String> = HashSet::new();
+    if let Some(x) = a.obj.section_by_name(".ksplice_extract") {
+        for r in &a.obj.sections[x].relocs {
+            let s = &a.obj.symbols[r.sym];
+            if s.is_undefined() {
+                extract.insert(s.name.clone());
+            }
+        }
+    }
+    let mut out = a.obj.clone();
+    let mut meta = Meta::new();
+    meta.load_existing(&out);
+    let rewrite = |_: &str, kind: Kind| !matches!(kind, Kind::Ksplice | Kind::KspliceCall);
+    rewrite_undefined(&a, &mut out, &mut meta, map, rewrite, |n| extract.contains(n))?;
+    Ok(out)
+}
+
+/// Replaces relocations against undefined symbols (those `wanted` accepts)
+/// in the sections `rewrite` accepts.
+fn rewrite_undefined(
+    a: &Analysis,
+    out: &mut Object,
+    meta: &mut Meta,
+    map: &SystemMap,
+    rewrite: impl Fn(&str, Kind) -> bool,
+    wanted: impl Fn(&str) -> bool,
+) -> ObjResult<()> {
+    for sect in 0..a.obj.sections.len() {
+        let name = a.obj.sections[sect].name.clone();
+        if !rewrite(&name, a.kinds[sect]) {
+            continue;
+        }
+        let mut kept = Vec::with_capacity(a.obj.sections[sect].relocs.len());
+        for r in &a.obj.sections[sect].relocs {
+            let s = &a.obj.symbols[r.sym];
+            if !s.is_undefined() || LOADER_SYMBOLS.contains(&s.name.as_str()) || !wanted(&s.name) {
+                kept.push(*r);
+                continue;
+            }
+            if name.starts_with(".ksplice_patches") {
+                out.sections[sect].write_uint(r.offset, 8, 0);
+                continue;
+            }
+            if name.starts_with(".ksplice_relocs") {
+                let Some(real) = s.name.strip_prefix(DEFERRED_PREFIX) else {
+                    return Err(ObjError::Corrupt(format!(
+                        "{name}+{:#x} refers to {} instead of a {DEFERRED_PREFIX} symbol",
+                        r.offset, s.name
+                    )));
+                };
+                let ksym = meta.symbol(out, real, Some(real), || map.get(real).to_vec());
+                let syms = meta.section(out, ".ksplice_symbols");
+                let sym = out.section_symbol(syms);
+                kept.push(Reloc {
+                    sym,
+                    addend: ksym as i64,
+                    ..*r
+                });
+                continue;
+            }
+            let h = howto::howto(r.r_type).map_err(|_| unsupported_at(a, sect, r))?;
+            meta::write_canary(&mut out.sections[sect], r.offset, &h)
+                .ok_or_else(|| ObjError::Corrupt(format!("relocation field at {name}+{:#x}", r.offset)))?;
+            let ksym = meta.symbol(out, &s.name, Some(&s.name), || map.get(&s.name).to_vec());
+            let target = a.target_offset(sect, r);
+            let howto = meta.howto(out, HowtoType::Reloc, Some(h), h.size);
+            meta.reloc(out, &name, (sect, r.offset), SymRef::Record(ksym), howto, r.addend - target, target);
+        }
+        // Relocations added to this section by the metadata writer stay.
+        let added: Vec<Reloc> = out.sections[sect].relocs[a.obj.sections[sect].relocs.len()..].to_vec();
+        kept.extend(added);
+        kept.sort_by_key(|r| r.offset);
+        out.sections[sect].relocs = kept;
+    }
+    Ok(())
+}
+
+fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
+    if needle.is_empty() || hay.len() < needle.len() {
+        return None;
+    }
+    hay.windows(needle.len()).position(|w| w == needle)
+}
