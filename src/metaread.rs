@@ -96,8 +96,7 @@ impl<'a> Reader<'a> {
     /// The pointer stored at `sect+off`.
     pub fn pointer(&self, sect: usize, off: u64) -> Target {
         let s = &self.obj.sections[sect];
-        let i = s.relocs.partition_point(|r| r.offset < off);
-        match s.relocs.get(i).filter(|r| r.offset == off) {
+        match s.relocs.iter().find(|r| r.offset == off) {
             None => Target::Null,
             Some(r) => {
                 let sym = &self.obj.symbols[r.sym];

@@ -82,6 +82,26 @@ fn static_local_base(name: &str) -> Option<&str> {
     }
 }
 
+/// How good a symbol is as the name of a place: globals first, then named
+/// locals, then section symbols, then assembler-local `.L` labels (whose
+/// numbering changes with every edit and which System.map never lists).
+fn rank(s: &crate::elf::Symbol) -> u8 {
+    if s.is_global() {
+        3
+    } else if s.is_section() {
+        1
+    } else if s.name.starts_with(".L") || s.name.is_empty() {
+        0
+    } else {
+        2
+    }
+}
+
+/// True for symbols with a name worth looking up in System.map.
+pub fn is_named(s: &crate::elf::Symbol) -> bool {
+    rank(s) >= 2
+}
+
 impl Analysis {
     /// Builds spans and labels for `obj`, read from `path`.
     pub fn new(obj: Object, path: &str, opts: Options) -> ObjResult<Analysis> {
@@ -114,10 +134,7 @@ impl Analysis {
                     self.csym.insert(key, i);
                 }
                 Some(&c) => {
-                    let cur = &self.obj.symbols[c];
-                    let better = (s.is_global() && !cur.is_global())
-                        || (!cur.is_global() && cur.is_section() && !s.is_section());
-                    if better {
+                    if rank(s) > rank(&self.obj.symbols[c]) {
                         self.csym.insert(key, i);
                     }
                 }
@@ -180,8 +197,12 @@ impl Analysis {
                         let g = &self.obj.symbols[c];
                         if g.is_global() {
                             g.name.clone()
-                        } else if g.is_section() {
-                            format!("{secname}<{}>", self.file)
+                        } else if !is_named(g) {
+                            if s.value == 0 {
+                                format!("{secname}<{}>", self.file)
+                            } else {
+                                format!("{secname}+{:x}<{}>", s.value, self.file)
+                            }
                         } else if let (Some(base), true) =
                             (static_local_base(&g.name), g.kind == object::elf::STT_OBJECT)
                         {

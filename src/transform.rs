@@ -60,7 +60,7 @@ fn candidates(obj: &Object, sym: usize, map: &SystemMap) -> Vec<u64> {
         SymSection::Undefined | SymSection::Common => out.extend_from_slice(map.get(&s.name)),
         SymSection::Section(sect) => {
             for g in &obj.symbols {
-                if g.section != SymSection::Section(sect) || g.is_section() || g.is_file() || g.name.is_empty() {
+                if g.section != SymSection::Section(sect) || g.is_file() || !crate::span::is_named(g) {
                     continue;
                 }
                 for &addr in map.get(&g.name) {
@@ -336,10 +336,7 @@ impl<'a> Emit<'a> {
             }
             _ => (a.label(r.sym), 0),
         };
-        let named = a.canonical(r.sym).filter(|&c| {
-            let g = &a.obj.symbols[c];
-            !g.is_section() && !g.name.is_empty()
-        });
+        let named = a.canonical(r.sym).filter(|&c| crate::span::is_named(&a.obj.symbols[c]));
         let name = match (s.section, span) {
             (SymSection::Absolute | SymSection::Common, _) => None,
             (_, Some((ts, tk))) if a.spans[ts][tk].symbol.is_none() => None,
@@ -443,7 +440,7 @@ impl<'a> Emit<'a> {
                 }
                 let name = span
                     .symbol
-                    .filter(|&c| !a.obj.symbols[c].is_section())
+                    .filter(|&c| crate::span::is_named(&a.obj.symbols[c]))
                     .map(|c| a.obj.symbols[c].name.clone());
                 let sym = span.symbol;
                 let (obj, map) = (&a.obj, self.map);
@@ -538,9 +535,7 @@ impl<'a> Emit<'a> {
                 }
             }
         }
-        for s in &mut self.out.sections {
-            s.relocs.sort_by_key(|r| r.offset);
-        }
+        self.out.sort_relocs();
         Ok(self.out)
     }
 }
@@ -588,6 +583,7 @@ pub fn finalize(mut obj: Object, path: &str, target: &str, map: &SystemMap) -> O
     };
     rewrite_undefined(&a, &mut out, &mut meta, map, rewrite, |_| true)?;
     out.localize_defined();
+    out.sort_relocs();
     Ok(out)
 }
 
@@ -609,6 +605,7 @@ pub fn rmsyms(obj: Object, path: &str, map: &SystemMap) -> ObjResult<Object> {
     meta.load_existing(&out);
     let rewrite = |_: &str, kind: Kind| !matches!(kind, Kind::Ksplice | Kind::KspliceCall);
     rewrite_undefined(&a, &mut out, &mut meta, map, rewrite, |n| extract.contains(n))?;
+    out.sort_relocs();
     Ok(out)
 }
 

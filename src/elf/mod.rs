@@ -335,6 +335,13 @@ impl Object {
         n
     }
 
+    /// Sorts every section's relocations by offset (stable).
+    pub fn sort_relocs(&mut self) {
+        for s in &mut self.sections {
+            s.relocs.sort_by_key(|r| r.offset);
+        }
+    }
+
     /// Makes every defined global or weak symbol local.
     pub fn localize_defined(&mut self) {
         for s in &mut self.symbols {

@@ -1,0 +1,44 @@
+//! Prints the Ksplice metadata of an object: `cargo run --example ksplice-dump FILE`.
+
+use ksplice::elf::Object;
+use ksplice::metaread::Reader;
+
+fn main() {
+    let Some(path) = std::env::args().nth(1) else {
+        eprintln!("usage: ksplice-dump OBJECT");
+        std::process::exit(1);
+    };
+    let data = match std::fs::read(&path) {
+        Ok(d) => d,
+        Err(e) => {
+            eprintln!("{path}: {e}");
+            std::process::exit(1);
+        }
+    };
+    let obj = match Object::parse(&data) {
+        Ok(o) => o,
+        Err(e) => {
+            eprintln!("{path}: {e}");
+            std::process::exit(1);
+        }
+    };
+    let r = Reader::new(&obj);
+    for s in r.sections() {
+        println!("section {:?} size {:#x} flags {:#x} in {}", s.symbol, s.size, s.flags, s.in_section);
+        println!("        at {:?}", s.address);
+    }
+    for k in r.relocs() {
+        println!(
+            "reloc {:?} sym {:?}{} howto {:?} insn {} target {}",
+            k.blank,
+            k.symbol,
+            k.deferred.map(|d| format!(" deferred {d}")).unwrap_or_default(),
+            k.howto,
+            k.insn_addend,
+            k.target_addend
+        );
+    }
+    for m in r.system_map() {
+        println!("system_map {} {:x?}", m.label, m.candidates);
+    }
+}
