@@ -24,7 +24,10 @@ fn main() {
     };
     let r = Reader::new(&obj);
     for s in r.sections() {
-        println!("section {:?} size {:#x} flags {:#x} in {}", s.symbol, s.size, s.flags, s.in_section);
+        println!(
+            "section {:?} size {:#x} flags {:#x} in {}",
+            s.symbol, s.size, s.flags, s.in_section
+        );
         println!("        at {:?}", s.address);
     }
     for k in r.relocs() {
@@ -32,7 +35,9 @@ fn main() {
             "reloc {:?} sym {:?}{} howto {:?} insn {} target {}",
             k.blank,
             k.symbol,
-            k.deferred.map(|d| format!(" deferred {d}")).unwrap_or_default(),
+            k.deferred
+                .map(|d| format!(" deferred {d}"))
+                .unwrap_or_default(),
             k.howto,
             k.insn_addend,
             k.target_addend

@@ -74,7 +74,13 @@ const fn t(
 /// except `.parainstructions`).
 pub const TABLES: &[Table] = &[
     // struct alt_instr { s32 instr_offset, repl_offset; u16 cpuid; u8 instrlen, replacementlen; } __packed
-    t(".altinstructions", 12, Some(0), Some(4), Some(".altinstr_replacement")),
+    t(
+        ".altinstructions",
+        12,
+        Some(0),
+        Some(4),
+        Some(".altinstr_replacement"),
+    ),
     // struct bug_entry { s32 bug_addr_disp, file_disp; u16 line, flags; }
     t("__bug_table", 12, Some(0), Some(4), None),
     // struct exception_table_entry { int insn, fixup, data; }
@@ -242,12 +248,21 @@ mod tests {
         assert_eq!(kind(&sec(".rodata.foo", elf::SHF_ALLOC, 0)), Kind::Rodata);
         assert_eq!(kind(&sec(".data.foo", wa, 0)), Kind::Data);
         assert_eq!(kind(&sec("__bug_table", wa, 0)), Kind::BugTable);
-        assert_eq!(kind(&sec("___ksymtab_gpl+foo", elf::SHF_ALLOC, 0)), Kind::Export);
-        assert_eq!(kind(&sec(".altinstructions", elf::SHF_ALLOC, 0)), Kind::Special);
+        assert_eq!(
+            kind(&sec("___ksymtab_gpl+foo", elf::SHF_ALLOC, 0)),
+            Kind::Export
+        );
+        assert_eq!(
+            kind(&sec(".altinstructions", elf::SHF_ALLOC, 0)),
+            Kind::Special
+        );
         assert_eq!(kind(&sec(".altinstr_replacement", ax, 0)), Kind::Special);
         assert_eq!(kind(&sec(".discard.addressable", wa, 0)), Kind::Ignored);
         assert_eq!(kind(&sec(".comment", 0, 1)), Kind::Ignored);
-        assert_eq!(kind(&sec(".ksplice_call_pre_apply", wa, 0)), Kind::KspliceCall);
+        assert_eq!(
+            kind(&sec(".ksplice_call_pre_apply", wa, 0)),
+            Kind::KspliceCall
+        );
     }
 
     #[test]

@@ -15,7 +15,10 @@ pub const COMMANDS: &[&str] = &[
 
 /// `ksplice-obj COMMAND ARGS...`
 #[derive(Debug, Parser)]
-#[command(name = "ksplice-obj", about = "Per-object step of a Ksplice build (drop-in for ksplice-obj.pl)")]
+#[command(
+    name = "ksplice-obj",
+    about = "Per-object step of a Ksplice build (drop-in for ksplice-obj.pl)"
+)]
 pub struct Cli {
     /// The command.
     #[command(subcommand)]

@@ -38,10 +38,18 @@ impl fmt::Display for ObjError {
         match self {
             ObjError::NotElf => write!(f, "not an ELF object"),
             ObjError::Archive { members } => {
-                write!(f, "is an archive ({members} members) where an object was expected")
+                write!(
+                    f,
+                    "is an archive ({members} members) where an object was expected"
+                )
             }
-            ObjError::Elf32 => write!(f, "is an ELF32 (32-bit) object; only ELF64 x86-64 is supported"),
-            ObjError::BigEndian => write!(f, "is a big-endian ELF object; only x86-64 is supported"),
+            ObjError::Elf32 => write!(
+                f,
+                "is an ELF32 (32-bit) object; only ELF64 x86-64 is supported"
+            ),
+            ObjError::BigEndian => {
+                write!(f, "is a big-endian ELF object; only x86-64 is supported")
+            }
             ObjError::Machine(m) => write!(f, "is for ELF machine {m}, not x86-64 (62)"),
             ObjError::NotRelocatable(t) => {
                 write!(f, "is ELF type {t}, not a relocatable object (ET_REL)")

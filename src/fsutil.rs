@@ -152,8 +152,14 @@ mod tests {
 
     #[test]
     fn words_like_a_shell() {
-        assert_eq!(shell_words("ld -m elf_x86_64").unwrap(), ["ld", "-m", "elf_x86_64"]);
-        assert_eq!(shell_words(" 'a b' \"c\\\"d\" e\\ f ").unwrap(), ["a b", "c\"d", "e f"]);
+        assert_eq!(
+            shell_words("ld -m elf_x86_64").unwrap(),
+            ["ld", "-m", "elf_x86_64"]
+        );
+        assert_eq!(
+            shell_words(" 'a b' \"c\\\"d\" e\\ f ").unwrap(),
+            ["a b", "c\"d", "e f"]
+        );
         assert!(shell_words("'oops").is_err());
         assert!(shell_words("").unwrap().is_empty());
     }

@@ -102,7 +102,10 @@ impl Meta {
             let data = &obj.sections[s].data;
             let mut start = 0;
             while start < data.len() {
-                let end = data[start..].iter().position(|&b| b == 0).map_or(data.len(), |p| start + p);
+                let end = data[start..]
+                    .iter()
+                    .position(|&b| b == 0)
+                    .map_or(data.len(), |p| start + p);
                 let text = String::from_utf8_lossy(&data[start..end]).into_owned();
                 self.strings.entry(text).or_insert(start as u64);
                 start = end + 1;
@@ -130,7 +133,10 @@ impl Meta {
             if off >= data.len() {
                 continue;
             }
-            let end = data[off..].iter().position(|&b| b == 0).map_or(data.len(), |p| off + p);
+            let end = data[off..]
+                .iter()
+                .position(|&b| b == 0)
+                .map_or(data.len(), |p| off + p);
             let label = String::from_utf8_lossy(&data[off..end]).into_owned();
             self.symbols.entry(label).or_insert(r.offset - 8);
         }
@@ -187,7 +193,9 @@ impl Meta {
             Some(&o) => o,
             None => {
                 let o = obj.sections[str_sect].data.len() as u64;
-                obj.sections[str_sect].data.extend_from_slice(text.as_bytes());
+                obj.sections[str_sect]
+                    .data
+                    .extend_from_slice(text.as_bytes());
                 obj.sections[str_sect].data.push(0);
                 self.strings.insert(text.to_string(), o);
                 o

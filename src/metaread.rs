@@ -112,7 +112,9 @@ impl<'a> Reader<'a> {
     }
 
     fn string(&self, t: &Target) -> Option<String> {
-        let Target::Section(name, off) = t else { return None };
+        let Target::Section(name, off) = t else {
+            return None;
+        };
         let s = self.obj.section_by_name(name)?;
         let data = &self.obj.sections[s].data;
         let off = usize::try_from(*off).ok()?;
@@ -122,7 +124,9 @@ impl<'a> Reader<'a> {
     }
 
     fn symbol_at(&self, t: &Target) -> Option<KSymbol> {
-        let Target::Section(name, off) = t else { return None };
+        let Target::Section(name, off) = t else {
+            return None;
+        };
         if name != ".ksplice_symbols" {
             return None;
         }
@@ -134,7 +138,9 @@ impl<'a> Reader<'a> {
     }
 
     fn howto_at(&self, t: &Target) -> Option<KHowto> {
-        let Target::Section(name, off) = t else { return None };
+        let Target::Section(name, off) = t else {
+            return None;
+        };
         let s = self.obj.section_by_name(name)?;
         let sec = &self.obj.sections[s];
         if off + HOWTO_SIZE > sec.size() {
@@ -206,7 +212,9 @@ impl<'a> Reader<'a> {
         };
         let size = self.obj.sections[s].size();
         (0..size / SYMBOL_SIZE)
-            .filter_map(|k| self.symbol_at(&Target::Section(".ksplice_symbols".into(), k * SYMBOL_SIZE)))
+            .filter_map(|k| {
+                self.symbol_at(&Target::Section(".ksplice_symbols".into(), k * SYMBOL_SIZE))
+            })
             .collect()
     }
 
@@ -222,12 +230,12 @@ impl<'a> Reader<'a> {
             let label = self.string(&self.pointer(s, off)).unwrap_or_default();
             let n = sec.read_uint(off + 8, 8).unwrap_or(0);
             let mut candidates = Vec::new();
-            if let Target::Section(name, at) = self.pointer(s, off + 16) {
-                if let Some(a) = self.obj.section_by_name(&name) {
-                    for k in 0..n.min(1 << 16) {
-                        if let Some(v) = self.obj.sections[a].read_uint(at + 8 * k, 8) {
-                            candidates.push(v);
-                        }
+            if let Target::Section(name, at) = self.pointer(s, off + 16)
+                && let Some(a) = self.obj.section_by_name(&name)
+            {
+                for k in 0..n.min(1 << 16) {
+                    if let Some(v) = self.obj.sections[a].read_uint(at + 8 * k, 8) {
+                        candidates.push(v);
                     }
                 }
             }

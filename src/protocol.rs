@@ -11,7 +11,7 @@ use crate::fsutil::{self, ObjLock};
 use crate::log;
 use crate::sysmap::{self, SystemMap};
 use crate::transform;
-use anyhow::{anyhow, bail, Context, Result};
+use anyhow::{Context, Result, anyhow, bail};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -55,7 +55,9 @@ impl Files {
     /// The object named by an argument that must end in `suffix`.
     pub fn from_arg(arg: &str, suffix: &str) -> Result<Files> {
         match arg.strip_suffix(suffix) {
-            Some(obj) if !obj.is_empty() => Ok(Files { obj: PathBuf::from(obj) }),
+            Some(obj) if !obj.is_empty() => Ok(Files {
+                obj: PathBuf::from(obj),
+            }),
             _ => bail!("{arg}: expected a file name ending in {suffix}"),
         }
     }
@@ -78,7 +80,9 @@ pub fn load_object(path: &Path) -> Result<Object> {
 }
 
 fn write_object(path: &Path, obj: &Object) -> Result<()> {
-    let bytes = obj.to_bytes().map_err(|e| anyhow!("{}: {e}", path.display()))?;
+    let bytes = obj
+        .to_bytes()
+        .map_err(|e| anyhow!("{}: {e}", path.display()))?;
     fsutil::write_atomic(path, &bytes)
 }
 
@@ -135,7 +139,11 @@ fn keep_old_code(src: &Path, out: &Path) -> Result<()> {
 /// OBJ when there is no pre.
 pub fn old_code(arg: &str) -> Result<()> {
     let f = Files::from_arg(arg, ".KSPLICE_old_code")?;
-    let src = if f.pre().exists() { f.pre() } else { f.obj.clone() };
+    let src = if f.pre().exists() {
+        f.pre()
+    } else {
+        f.obj.clone()
+    };
     require(&src)?;
     let _lock = ObjLock::acquire(&src)?;
     log::action("OLDCODE", &f.obj.display().to_string());
@@ -145,7 +153,11 @@ pub fn old_code(arg: &str) -> Result<()> {
 fn tool(var: &str, default: &str) -> Result<Vec<String>> {
     let v = std::env::var(var).unwrap_or_default();
     let words = fsutil::shell_words(&v).with_context(|| format!("${var}"))?;
-    Ok(if words.is_empty() { vec![default.to_string()] } else { words })
+    Ok(if words.is_empty() {
+        vec![default.to_string()]
+    } else {
+        words
+    })
 }
 
 /// Links `ins` into `out`: `$LD -r` for several, a copy for one, an empty
@@ -178,7 +190,11 @@ fn link_objs(out: &Path, ins: &[PathBuf]) -> Result<()> {
 /// `combine OUT.KSPLICE IN...`: the marker of a composite object from its parts.
 pub fn combine(out: &str, ins: &[String]) -> Result<()> {
     let f = Files::from_arg(out, MARKER)?;
-    let _lock = if f.obj.exists() { Some(ObjLock::acquire(&f.obj)?) } else { None };
+    let _lock = if f.obj.exists() {
+        Some(ObjLock::acquire(&f.obj)?)
+    } else {
+        None
+    };
     let mut new_parts: Vec<PathBuf> = Vec::new();
     let mut old_parts: Vec<PathBuf> = Vec::new();
     for input in ins {
@@ -189,7 +205,9 @@ pub fn combine(out: &str, ins: &[String]) -> Result<()> {
             if len == 0 {
                 continue;
             }
-            let part = Files { obj: PathBuf::from(obj) };
+            let part = Files {
+                obj: PathBuf::from(obj),
+            };
             new_parts.push(part.new_code());
             old_parts.push(part.old_code());
         } else if input.ends_with(".KSPLICE_old_code") {
@@ -198,7 +216,9 @@ pub fn combine(out: &str, ins: &[String]) -> Result<()> {
                 old_parts.push(p);
             }
         } else if f.marker().as_os_str() == format!("{input}{MARKER}").as_str() {
-            let own = Files { obj: PathBuf::from(input) };
+            let own = Files {
+                obj: PathBuf::from(input),
+            };
             if fsutil::same_contents(&own.pre(), &own.obj)? {
                 fsutil::remove_if_exists(&own.pre())?;
             }
@@ -228,7 +248,11 @@ fn load_maybe_empty_archive(path: &Path) -> Result<Option<Object>> {
         if members == 0 {
             return Ok(None);
         }
-        return Err(anyhow!("{}: {}", path.display(), ObjError::Archive { members }));
+        return Err(anyhow!(
+            "{}: {}",
+            path.display(),
+            ObjError::Archive { members }
+        ));
     }
     Object::parse(&data)
         .map(Some)
@@ -260,6 +284,12 @@ pub fn rmsyms(input: &str, out: &str) -> Result<()> {
 /// nothing when the symbol is absent.
 pub fn system_map_lookup(symbol: &str) -> Result<Option<String>> {
     let path = sysmap::config_path().ok_or_else(|| anyhow!("KSPLICE_CONFIG_DIR is not set"))?;
-    let data = fsutil::read(&path).map_err(|e| anyhow!("{}: cannot read System.map: {}", path.display(), e.root_cause()))?;
+    let data = fsutil::read(&path).map_err(|e| {
+        anyhow!(
+            "{}: cannot read System.map: {}",
+            path.display(),
+            e.root_cause()
+        )
+    })?;
     Ok(sysmap::lookup_text(&String::from_utf8_lossy(&data), symbol))
 }

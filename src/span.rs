@@ -203,9 +203,10 @@ impl Analysis {
                             } else {
                                 format!("{secname}+{:x}<{}>", s.value, self.file)
                             }
-                        } else if let (Some(base), true) =
-                            (static_local_base(&g.name), g.kind == object::elf::STT_OBJECT)
-                        {
+                        } else if let (Some(base), true) = (
+                            static_local_base(&g.name),
+                            g.kind == object::elf::STT_OBJECT,
+                        ) {
                             let caller = callers
                                 .get(&(sect, g.value))
                                 .map(String::as_str)
@@ -257,10 +258,10 @@ impl Analysis {
 
     /// The label of a symbol (through its canonical symbol).
     pub fn label(&self, sym: usize) -> String {
-        if let Some(c) = self.canonical(sym) {
-            if let Some(l) = self.labels.get(&c) {
-                return l.clone();
-            }
+        if let Some(c) = self.canonical(sym)
+            && let Some(l) = self.labels.get(&c)
+        {
+            return l.clone();
         }
         let s = &self.obj.symbols[sym];
         match s.section {
@@ -316,7 +317,12 @@ impl Analysis {
                 let fields: Vec<(u64, u64)> = self.obj.sections[sect]
                     .relocs
                     .iter()
-                    .map(|r| (r.offset, u64::from(howto::field_size(r.r_type).unwrap_or(8))))
+                    .map(|r| {
+                        (
+                            r.offset,
+                            u64::from(howto::field_size(r.r_type).unwrap_or(8)),
+                        )
+                    })
                     .collect();
                 for (off, len) in fields {
                     self.push_span(sect, off, len, len);
@@ -325,7 +331,7 @@ impl Analysis {
                     self.push_span(sect, 0, size, size);
                 }
             } else if let (Some(t), true) = (table, opts.split_tables) {
-                if size % t.entry_size != 0 {
+                if !size.is_multiple_of(t.entry_size) {
                     return Err(ObjError::Corrupt(format!(
                         "table section {} has size {size:#x}, not a multiple of its entry size {}",
                         self.obj.sections[sect].name, t.entry_size
@@ -368,7 +374,10 @@ impl Analysis {
             let mut size = len;
             // Pad up to the alignment with NULs (some string sections align
             // only some strings).
-            while (start + size) % align != 0 && start + size < data.len() && data[start + size] == 0 {
+            while !(start + size).is_multiple_of(align)
+                && start + size < data.len()
+                && data[start + size] == 0
+            {
                 size += 1;
             }
             self.push_span(sect, start as u64, size as u64, contents as u64);
@@ -395,10 +404,11 @@ impl Analysis {
                 if r.offset % t.entry_size != other_off {
                     continue;
                 }
-                if let Some((s, off)) = self.reloc_target(tsect, r) {
-                    if s == osect && off < osize {
-                        cuts.push(off);
-                    }
+                if let Some((s, off)) = self.reloc_target(tsect, r)
+                    && s == osect
+                    && off < osize
+                {
+                    cuts.push(off);
                 }
             }
             cuts.sort_unstable();
@@ -425,7 +435,10 @@ impl Analysis {
             };
             let Some(addr) = t.addr_offset else { continue };
             for (k, span) in spans.iter().enumerate() {
-                if span.symbol.is_some_and(|s| !self.obj.symbols[s].is_section()) {
+                if span
+                    .symbol
+                    .is_some_and(|s| !self.obj.symbols[s].is_section())
+                {
                     continue;
                 }
                 let Some(r) = self.reloc_at(sect, span.start + addr) else {
@@ -443,7 +456,11 @@ impl Analysis {
                 renames.push((
                     sect,
                     k,
-                    format!("{name}<target:{}+{:x}>", tspan.label, toff.wrapping_sub(tspan.start)),
+                    format!(
+                        "{name}<target:{}+{:x}>",
+                        tspan.label,
+                        toff.wrapping_sub(tspan.start)
+                    ),
                 ));
             }
         }

@@ -35,7 +35,8 @@ impl SystemMap {
 
     /// Reads and parses a System.map file.
     pub fn load(path: &Path) -> Result<SystemMap> {
-        let bytes = std::fs::read(path).with_context(|| format!("{}: cannot read System.map", path.display()))?;
+        let bytes = std::fs::read(path)
+            .with_context(|| format!("{}: cannot read System.map", path.display()))?;
         Ok(SystemMap::parse(&String::from_utf8_lossy(&bytes)))
     }
 

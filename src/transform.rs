@@ -13,7 +13,7 @@ use crate::classify::{self, Kind};
 use crate::elf::howto::{self, Howto};
 use crate::elf::{Object, Reloc, Section, SymSection, Symbol};
 use crate::error::{ObjError, ObjResult};
-use crate::meta::{self, HowtoType, Meta, SymRef, DEFERRED_PREFIX};
+use crate::meta::{self, DEFERRED_PREFIX, HowtoType, Meta, SymRef};
 use crate::span::{Analysis, Options};
 use crate::sysmap::SystemMap;
 use object::elf;
@@ -26,7 +26,10 @@ const LOADER_SYMBOLS: &[&str] = &["mcount", "__fentry__"];
 /// Sections renamed in old code so that the module loader ignores them.
 fn old_code_rename(name: &str, kind: Kind) -> Option<String> {
     let hide = kind == Kind::Export
-        || matches!(name, "__ex_table" | "__bug_table" | "__tracepoints" | "__markers");
+        || matches!(
+            name,
+            "__ex_table" | "__bug_table" | "__tracepoints" | "__markers"
+        );
     hide.then(|| format!(".ksplice_pre.{name}"))
 }
 
@@ -60,7 +63,10 @@ fn candidates(obj: &Object, sym: usize, map: &SystemMap) -> Vec<u64> {
         SymSection::Undefined | SymSection::Common => out.extend_from_slice(map.get(&s.name)),
         SymSection::Section(sect) => {
             for g in &obj.symbols {
-                if g.section != SymSection::Section(sect) || g.is_file() || !crate::span::is_named(g) {
+                if g.section != SymSection::Section(sect)
+                    || g.is_file()
+                    || !crate::span::is_named(g)
+                {
                     continue;
                 }
                 for &addr in map.get(&g.name) {
@@ -148,15 +154,16 @@ fn close_references(a: &mut Analysis) -> bool {
         let table = classify::table(&a.obj.sections[sect].name);
         let mut targets = Vec::new();
         for r in a.relocs_in(sect, start, size) {
-            if let Some(t) = table {
-                if t.addr_offset == Some((r.offset - start) % t.entry_size) {
-                    continue;
-                }
+            if let Some(t) = table
+                && t.addr_offset == Some((r.offset - start) % t.entry_size)
+            {
+                continue;
             }
-            if let Some((ts, tk)) = a.reloc_target_span(sect, r) {
-                if a.kinds[ts] != Kind::Ignored && !a.spans[ts][tk].keep {
-                    targets.push((ts, tk));
-                }
+            if let Some((ts, tk)) = a.reloc_target_span(sect, r)
+                && a.kinds[ts] != Kind::Ignored
+                && !a.spans[ts][tk].keep
+            {
+                targets.push((ts, tk));
             }
         }
         for (ts, tk) in targets {
@@ -187,11 +194,11 @@ fn filter_tables(a: &mut Analysis) -> bool {
             let Some(r) = a.reloc_at(sect, start + addr).copied() else {
                 continue;
             };
-            if let Some((ts, tk)) = a.reloc_target_span(sect, &r) {
-                if a.spans[ts][tk].keep {
-                    a.spans[sect][k].keep = true;
-                    changed = true;
-                }
+            if let Some((ts, tk)) = a.reloc_target_span(sect, &r)
+                && a.spans[ts][tk].keep
+            {
+                a.spans[sect][k].keep = true;
+                changed = true;
             }
         }
     }
@@ -323,11 +330,13 @@ impl<'a> Emit<'a> {
         }
         let target_off = a.target_offset(sect, r);
         let mut span = a.reloc_target_span(sect, r);
-        if let Some((ts, tk)) = span {
-            if tk == 0 && a.spans[ts][0].start as i64 != target_off && s.is_section() {
-                // A section-relative target outside any span: name the symbol.
-                span = None;
-            }
+        if let Some((ts, tk)) = span
+            && tk == 0
+            && a.spans[ts][0].start as i64 != target_off
+            && s.is_section()
+        {
+            // A section-relative target outside any span: name the symbol.
+            span = None;
         }
         let (label, rebase) = match span {
             Some((ts, tk)) if a.spans[ts][tk].start != 0 => {
@@ -336,7 +345,9 @@ impl<'a> Emit<'a> {
             }
             _ => (a.label(r.sym), 0),
         };
-        let named = a.canonical(r.sym).filter(|&c| crate::span::is_named(&a.obj.symbols[c]));
+        let named = a
+            .canonical(r.sym)
+            .filter(|&c| crate::span::is_named(&a.obj.symbols[c]));
         let name = match (s.section, span) {
             (SymSection::Absolute | SymSection::Common, _) => None,
             (_, Some((ts, tk))) if a.spans[ts][tk].symbol.is_none() => None,
@@ -347,7 +358,9 @@ impl<'a> Emit<'a> {
         let sym = r.sym;
         let off = self
             .meta
-            .symbol(&mut self.out, &label, name.as_deref(), || candidates(obj, sym, map));
+            .symbol(&mut self.out, &label, name.as_deref(), || {
+                candidates(obj, sym, map)
+            });
         (SymRef::Record(off), rebase)
     }
 
@@ -369,17 +382,27 @@ impl<'a> Emit<'a> {
         let (symref, rebase) = self.reloc_symbol(sect, r);
         let target = a.target_offset(sect, r) + rebase;
         let insn = r.addend + rebase - target;
-        let howto = self.meta.howto(&mut self.out, HowtoType::Reloc, Some(h), h.size);
+        let howto = self
+            .meta
+            .howto(&mut self.out, HowtoType::Reloc, Some(h), h.size);
         let name = a.obj.sections[sect].name.clone();
-        self.meta
-            .reloc(&mut self.out, &name, (osect, off), symref, howto, insn, target);
+        self.meta.reloc(
+            &mut self.out,
+            &name,
+            (osect, off),
+            symref,
+            howto,
+            insn,
+            target,
+        );
         Ok(())
     }
 
     /// Carries relocation `r` of `sect` over as an ELF relocation, retargeted.
     fn elf_reloc(&mut self, sect: usize, r: &Reloc) {
         let a = self.a;
-        let (Some(osect), Some(off)) = (self.sect_map[sect], self.out_offset(sect, r.offset)) else {
+        let (Some(osect), Some(off)) = (self.sect_map[sect], self.out_offset(sect, r.offset))
+        else {
             return;
         };
         let s = &a.obj.symbols[r.sym];
@@ -387,7 +410,10 @@ impl<'a> Emit<'a> {
             self.out_symbol(r.sym).map(|sym| (sym, r.addend))
         } else if s.is_section() {
             let (ts, toff) = a.reloc_target(sect, r).unwrap_or((0, 0));
-            match (self.sect_map.get(ts).copied().flatten(), a.find_span(ts, toff)) {
+            match (
+                self.sect_map.get(ts).copied().flatten(),
+                a.find_span(ts, toff),
+            ) {
                 (Some(ots), Some(tk)) if a.spans[ts][tk].keep => {
                     let sym = self.out.section_symbol(ots);
                     Some((sym, r.addend + a.spans[ts][tk].shift))
@@ -420,23 +446,28 @@ impl<'a> Emit<'a> {
     fn sections_records(&mut self, entry_points: bool) -> ObjResult<()> {
         let a = self.a;
         for sect in 0..a.obj.sections.len() {
-            let Some(osect) = self.sect_map[sect] else { continue };
-            let Some(flags) = matchable(a, sect) else { continue };
+            let Some(osect) = self.sect_map[sect] else {
+                continue;
+            };
+            let Some(flags) = matchable(a, sect) else {
+                continue;
+            };
             if a.obj.sections[sect].size() == 0 {
                 continue;
             }
-            if a.symbol_at(sect, 0).is_some_and(|c| a.obj.symbols[c].is_weak()) {
+            if a.symbol_at(sect, 0)
+                .is_some_and(|c| a.obj.symbols[c].is_weak())
+            {
                 continue;
             }
             let table = classify::table(&a.obj.sections[sect].name);
             for span in a.spans[sect].iter().filter(|s| s.keep) {
                 let mut for_name = a.obj.sections[sect].name.clone();
-                if let Some(addr) = table.and_then(|t| t.addr_offset) {
-                    if let Some(r) = a.reloc_at(sect, span.start + addr) {
-                        if let SymSection::Section(ts) = a.obj.symbols[r.sym].section {
-                            for_name = a.obj.sections[ts].name.clone();
-                        }
-                    }
+                if let Some(addr) = table.and_then(|t| t.addr_offset)
+                    && let Some(r) = a.reloc_at(sect, span.start + addr)
+                    && let SymSection::Section(ts) = a.obj.symbols[r.sym].section
+                {
+                    for_name = a.obj.sections[ts].name.clone();
                 }
                 let name = span
                     .symbol
@@ -444,14 +475,30 @@ impl<'a> Emit<'a> {
                     .map(|c| a.obj.symbols[c].name.clone());
                 let sym = span.symbol;
                 let (obj, map) = (&a.obj, self.map);
-                let ksym = self.meta.symbol(&mut self.out, &span.label, name.as_deref(), || {
-                    sym.map(|s| candidates(obj, s, map)).unwrap_or_default()
-                });
+                let ksym = self
+                    .meta
+                    .symbol(&mut self.out, &span.label, name.as_deref(), || {
+                        sym.map(|s| candidates(obj, s, map)).unwrap_or_default()
+                    });
                 let start = (span.start as i64 + span.shift) as u64;
-                self.meta
-                    .ksection(&mut self.out, &for_name, ksym, (osect, start), span.size, flags);
+                self.meta.ksection(
+                    &mut self.out,
+                    &for_name,
+                    ksym,
+                    (osect, start),
+                    span.size,
+                    flags,
+                );
                 if entry_points && a.kinds[sect] == Kind::Text {
-                    self.entry_points(sect, osect, span.start, span.size, span.shift, &span.label, &for_name);
+                    self.entry_points(
+                        sect,
+                        osect,
+                        span.start,
+                        span.size,
+                        span.shift,
+                        &span.label,
+                        &for_name,
+                    );
                 }
             }
         }
@@ -461,7 +508,16 @@ impl<'a> Emit<'a> {
     /// HOWTO_SYMBOL relocations telling the loader where each global symbol
     /// of a matched function lives (and the function's own start).
     #[allow(clippy::too_many_arguments)]
-    fn entry_points(&mut self, sect: usize, osect: usize, start: u64, size: u64, shift: i64, label: &str, for_name: &str) {
+    fn entry_points(
+        &mut self,
+        sect: usize,
+        osect: usize,
+        start: u64,
+        size: u64,
+        shift: i64,
+        label: &str,
+        for_name: &str,
+    ) {
         let a = self.a;
         let mut points: Vec<(u64, String, Option<String>, Option<usize>)> = a
             .obj
@@ -469,9 +525,19 @@ impl<'a> Emit<'a> {
             .iter()
             .enumerate()
             .filter(|(_, s)| {
-                s.is_global() && s.section == SymSection::Section(sect) && s.value >= start && s.value < start + size.max(1)
+                s.is_global()
+                    && s.section == SymSection::Section(sect)
+                    && s.value >= start
+                    && s.value < start + size.max(1)
             })
-            .map(|(i, s)| (s.value - start, s.name.clone(), Some(s.name.clone()), Some(i)))
+            .map(|(i, s)| {
+                (
+                    s.value - start,
+                    s.name.clone(),
+                    Some(s.name.clone()),
+                    Some(i),
+                )
+            })
             .collect();
         if !points.iter().any(|p| p.0 == 0) {
             points.push((0, label.to_string(), None, None));
@@ -484,8 +550,15 @@ impl<'a> Emit<'a> {
                 sym.map(|s| candidates(obj, s, map)).unwrap_or_default()
             });
             let blank = (osect, (start as i64 + shift) as u64 + off);
-            self.meta
-                .reloc(&mut self.out, for_name, blank, SymRef::Record(ksym), howto, 0, 0);
+            self.meta.reloc(
+                &mut self.out,
+                for_name,
+                blank,
+                SymRef::Record(ksym),
+                howto,
+                0,
+                0,
+            );
         }
     }
 
@@ -493,20 +566,35 @@ impl<'a> Emit<'a> {
     /// instruction it describes, labelled with the entry.
     fn table_relocs(&mut self, table: &str, kind: HowtoType) {
         let a = self.a;
-        let Some(sect) = a.obj.section_by_name(table) else { return };
-        let Some(t) = classify::table(table) else { return };
+        let Some(sect) = a.obj.section_by_name(table) else {
+            return;
+        };
+        let Some(t) = classify::table(table) else {
+            return;
+        };
         let Some(addr) = t.addr_offset else { return };
         for span in a.spans[sect].iter().filter(|s| s.keep) {
-            let Some(r) = a.reloc_at(sect, span.start + addr) else { continue };
-            let Some((ts, toff)) = a.reloc_target(sect, r) else { continue };
+            let Some(r) = a.reloc_at(sect, span.start + addr) else {
+                continue;
+            };
+            let Some((ts, toff)) = a.reloc_target(sect, r) else {
+                continue;
+            };
             let (Some(ots), Some(out_off)) = (self.sect_map[ts], self.out_offset(ts, toff)) else {
                 continue;
             };
             let ksym = self.meta.symbol(&mut self.out, &span.label, None, Vec::new);
             let howto = self.meta.howto(&mut self.out, kind, None, 0);
             let name = a.obj.sections[ts].name.clone();
-            self.meta
-                .reloc(&mut self.out, &name, (ots, out_off), SymRef::Record(ksym), howto, 0, 0);
+            self.meta.reloc(
+                &mut self.out,
+                &name,
+                (ots, out_off),
+                SymRef::Record(ksym),
+                howto,
+                0,
+                0,
+            );
         }
     }
 
@@ -541,7 +629,10 @@ impl<'a> Emit<'a> {
 }
 
 /// The `__DATE__`/`__TIME__` placeholders ksplice builds substitute.
-const DATE_STRINGS: &[(&str, HowtoType)] = &[("<{DATE...}>", HowtoType::Date), ("<{TIME}>", HowtoType::Time)];
+const DATE_STRINGS: &[(&str, HowtoType)] = &[
+    ("<{DATE...}>", HowtoType::Date),
+    ("<{TIME}>", HowtoType::Time),
+];
 
 /// finalize: relocations against undefined symbols become ksplice
 /// relocations; for a vmlinux target the metadata of `.exit` code (which
@@ -549,9 +640,13 @@ const DATE_STRINGS: &[(&str, HowtoType)] = &[("<{DATE...}>", HowtoType::Date), (
 pub fn finalize(mut obj: Object, path: &str, target: &str, map: &SystemMap) -> ObjResult<Object> {
     if target == "vmlinux" {
         obj.remove_sections(|s| {
-            [".ksplice_relocs.exit", ".ksplice_sections.exit", ".ksplice_patches.exit"]
-                .iter()
-                .any(|p| s.name.starts_with(p))
+            [
+                ".ksplice_relocs.exit",
+                ".ksplice_sections.exit",
+                ".ksplice_patches.exit",
+            ]
+            .iter()
+            .any(|p| s.name.starts_with(p))
         });
     }
     let a = Analysis::new(obj, path, Options::default())?;
@@ -572,7 +667,15 @@ pub fn finalize(mut obj: Object, path: &str, target: &str, map: &SystemMap) -> O
                 let label = format!("{text}<{file}>");
                 let ksym = meta.symbol(&mut out, &label, None, Vec::new);
                 let howto = meta.howto(&mut out, *kind, None, text.len() as u32);
-                meta.reloc(&mut out, &sec.name, (sect, off), SymRef::Record(ksym), howto, 0, 0);
+                meta.reloc(
+                    &mut out,
+                    &sec.name,
+                    (sect, off),
+                    SymRef::Record(ksym),
+                    howto,
+                    0,
+                    0,
+                );
             }
         }
     }
@@ -604,7 +707,9 @@ pub fn rmsyms(obj: Object, path: &str, map: &SystemMap) -> ObjResult<Object> {
     let mut meta = Meta::new();
     meta.load_existing(&out);
     let rewrite = |_: &str, kind: Kind| !matches!(kind, Kind::Ksplice | Kind::KspliceCall);
-    rewrite_undefined(&a, &mut out, &mut meta, map, rewrite, |n| extract.contains(n))?;
+    rewrite_undefined(&a, &mut out, &mut meta, map, rewrite, |n| {
+        extract.contains(n)
+    })?;
     out.sort_relocs();
     Ok(out)
 }
@@ -653,15 +758,25 @@ fn rewrite_undefined(
                 continue;
             }
             let h = howto::howto(r.r_type).map_err(|_| unsupported_at(a, sect, r))?;
-            meta::write_canary(&mut out.sections[sect], r.offset, &h)
-                .ok_or_else(|| ObjError::Corrupt(format!("relocation field at {name}+{:#x}", r.offset)))?;
+            meta::write_canary(&mut out.sections[sect], r.offset, &h).ok_or_else(|| {
+                ObjError::Corrupt(format!("relocation field at {name}+{:#x}", r.offset))
+            })?;
             let ksym = meta.symbol(out, &s.name, Some(&s.name), || map.get(&s.name).to_vec());
             let target = a.target_offset(sect, r);
             let howto = meta.howto(out, HowtoType::Reloc, Some(h), h.size);
-            meta.reloc(out, &name, (sect, r.offset), SymRef::Record(ksym), howto, r.addend - target, target);
+            meta.reloc(
+                out,
+                &name,
+                (sect, r.offset),
+                SymRef::Record(ksym),
+                howto,
+                r.addend - target,
+                target,
+            );
         }
         // Relocations added to this section by the metadata writer stay.
-        let added: Vec<Reloc> = out.sections[sect].relocs[a.obj.sections[sect].relocs.len()..].to_vec();
+        let added: Vec<Reloc> =
+            out.sections[sect].relocs[a.obj.sections[sect].relocs.len()..].to_vec();
         kept.extend(added);
         kept.sort_by_key(|r| r.offset);
         out.sections[sect].relocs = kept;

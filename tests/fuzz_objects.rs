@@ -24,7 +24,11 @@ impl XorShift {
         x
     }
     fn below(&mut self, n: usize) -> usize {
-        if n == 0 { 0 } else { (self.next() % n as u64) as usize }
+        if n == 0 {
+            0
+        } else {
+            (self.next() % n as u64) as usize
+        }
     }
 }
 
@@ -93,8 +97,14 @@ fn mutated_objects_never_panic() {
         std::fs::read(compile_file(&dir, "k", &fixture("kernelish.c"))).unwrap(),
         std::fs::read(compile_file(&dir, "x", &fixture("extract.c"))).unwrap(),
     ];
-    let iters: u64 = std::env::var("KSPLICE_FUZZ_ITERS").ok().and_then(|v| v.parse().ok()).unwrap_or(1500);
-    let first: u64 = std::env::var("KSPLICE_FUZZ_SEED").ok().and_then(|v| v.parse().ok()).unwrap_or(1);
+    let iters: u64 = std::env::var("KSPLICE_FUZZ_ITERS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(1500);
+    let first: u64 = std::env::var("KSPLICE_FUZZ_SEED")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(1);
     panic::set_hook(Box::new(|_| {}));
     let mut parsed = 0;
     for seed in first..first + iters {
@@ -114,6 +124,9 @@ fn mutated_objects_never_panic() {
     }
     let _ = panic::take_hook();
     // The mutations must reach past the parser often enough to be useful.
-    assert!(parsed * 10 >= iters, "only {parsed} of {iters} mutants parsed");
+    assert!(
+        parsed * 10 >= iters,
+        "only {parsed} of {iters} mutants parsed"
+    );
     let _ = std::fs::remove_dir_all(&dir);
 }

@@ -3,7 +3,7 @@
 mod support;
 
 use ksplice::classify::{self, Kind};
-use ksplice::elf::{howto, Object, SymSection};
+use ksplice::elf::{Object, SymSection, howto};
 use ksplice::meta::CANARY;
 use ksplice::metaread::{KReloc, Reader, Target};
 use ksplice::sysmap::SystemMap;
@@ -32,7 +32,11 @@ fn old_code_has_one_ksplice_reloc_per_text_relocation() {
     let (_, inp) = kernelish();
     let out = transform::keep_old_code(inp.clone(), "k.o", &SystemMap::default()).unwrap();
     let r = Reader::new(&out);
-    let krelocs: Vec<KReloc> = r.relocs().into_iter().filter(|k| k.howto.map(|h| h.kind) == Some(0)).collect();
+    let krelocs: Vec<KReloc> = r
+        .relocs()
+        .into_iter()
+        .filter(|k| k.howto.map(|h| h.kind) == Some(0))
+        .collect();
     let mut checked = 0;
     for (i, sec) in inp.sections.iter().enumerate() {
         if classify::kind(sec) != Kind::Text || sec.name == ".init.text" || sec.relocs.is_empty() {
@@ -44,30 +48,65 @@ fn old_code_has_one_ksplice_reloc_per_text_relocation() {
                 .iter()
                 .filter(|k| k.blank == Target::Section(sec.name.clone(), rel.offset))
                 .collect();
-            assert_eq!(matching.len(), 1, "{}+{:#x}: {matching:?}", sec.name, rel.offset);
+            assert_eq!(
+                matching.len(),
+                1,
+                "{}+{:#x}: {matching:?}",
+                sec.name,
+                rel.offset
+            );
             let k = matching[0];
             let h = howto::howto(rel.r_type).unwrap();
             let kh = k.howto.unwrap();
-            assert_eq!(kh.pcrel, u32::from(h.pcrel), "{}+{:#x}", sec.name, rel.offset);
+            assert_eq!(
+                kh.pcrel,
+                u32::from(h.pcrel),
+                "{}+{:#x}",
+                sec.name,
+                rel.offset
+            );
             assert_eq!(kh.size, h.size);
             assert_eq!(kh.dst_mask, h.dst_mask);
             if h.pcrel {
-                assert_eq!(k.insn_addend, -i64::from(h.size), "x86 pc-relative operands end the field");
+                assert_eq!(
+                    k.insn_addend,
+                    -i64::from(h.size),
+                    "x86 pc-relative operands end the field"
+                );
             } else {
                 assert_eq!(k.insn_addend, 0);
             }
-            let field = out.sections[osec].read_uint(rel.offset, h.size as usize).unwrap();
-            assert_eq!(field, CANARY & h.dst_mask, "canary at {}+{:#x}", sec.name, rel.offset);
+            let field = out.sections[osec]
+                .read_uint(rel.offset, h.size as usize)
+                .unwrap();
+            assert_eq!(
+                field,
+                CANARY & h.dst_mask,
+                "canary at {}+{:#x}",
+                sec.name,
+                rel.offset
+            );
             let s = &inp.symbols[rel.sym];
             if s.is_undefined() {
-                assert_eq!(k.deferred.as_deref(), Some(format!("KSPLICE_SYMBOL_{}", s.name).as_str()));
+                assert_eq!(
+                    k.deferred.as_deref(),
+                    Some(format!("KSPLICE_SYMBOL_{}", s.name).as_str())
+                );
             } else {
-                assert!(k.symbol.is_some(), "symbol record for {}+{:#x}", sec.name, rel.offset);
+                assert!(
+                    k.symbol.is_some(),
+                    "symbol record for {}+{:#x}",
+                    sec.name,
+                    rel.offset
+                );
             }
             checked += 1;
         }
         assert!(
-            out.sections[osec].relocs.iter().all(|r| is_loader_symbol(&out, r.sym)),
+            out.sections[osec]
+                .relocs
+                .iter()
+                .all(|r| is_loader_symbol(&out, r.sym)),
             "ELF relocations left in {}",
             sec.name
         );
@@ -81,14 +120,21 @@ fn old_code_has_a_section_record_per_function() {
     let (_, inp) = kernelish();
     let out = transform::keep_old_code(inp.clone(), "k.o", &SystemMap::default()).unwrap();
     let sections = Reader::new(&out).sections();
-    for sec in inp.sections.iter().filter(|s| classify::kind(s) == Kind::Text && s.size() > 0) {
+    for sec in inp
+        .sections
+        .iter()
+        .filter(|s| classify::kind(s) == Kind::Text && s.size() > 0)
+    {
         let recs: Vec<_> = sections
             .iter()
             .filter(|k| k.address == Target::Section(sec.name.clone(), 0) && k.flags & 1 != 0)
             .collect();
         if sec.name == ".init.text" {
             assert!(recs.is_empty());
-            assert!(out.section_by_name(".init.text").is_none(), "init code left out");
+            assert!(
+                out.section_by_name(".init.text").is_none(),
+                "init code left out"
+            );
             continue;
         }
         assert_eq!(recs.len(), 1, "{}", sec.name);
@@ -114,8 +160,14 @@ fn old_code_handles_tables_and_exports() {
     let out = transform::keep_old_code(inp, "k.o", &SystemMap::default()).unwrap();
     let names: Vec<&str> = out.sections.iter().map(|s| s.name.as_str()).collect();
     for hidden in ["__bug_table", "__ex_table", "___ksymtab+foo"] {
-        assert!(!names.contains(&hidden), "{hidden} must be hidden from the module loader");
-        assert!(names.contains(&format!(".ksplice_pre.{hidden}").as_str()), "{hidden} renamed");
+        assert!(
+            !names.contains(&hidden),
+            "{hidden} must be hidden from the module loader"
+        );
+        assert!(
+            names.contains(&format!(".ksplice_pre.{hidden}").as_str()),
+            "{hidden} renamed"
+        );
     }
     let relocs = Reader::new(&out).relocs();
     let kind_in = |kind: u32| {
@@ -136,10 +188,17 @@ fn old_code_handles_tables_and_exports() {
     assert!(entries.contains(&Target::Section(".text.baz".into(), 0)));
     // .smp_locks stays a table the loader applies: an ELF relocation to the kept code.
     let locks = out.section_by_name(".smp_locks").expect(".smp_locks kept");
-    let rel = out.sections[locks].relocs.first().expect("smp_locks relocation");
+    let rel = out.sections[locks]
+        .relocs
+        .first()
+        .expect("smp_locks relocation");
     assert_eq!(out.symbol_name(rel.sym), ".text.foo");
     // Old code exports nothing and defines no global symbol.
-    assert!(out.symbols.iter().all(|s| !(s.is_global() && !s.section.is_const())));
+    assert!(
+        out.symbols
+            .iter()
+            .all(|s| !s.is_global() || s.section.is_const())
+    );
 }
 
 fn undefined_outside_metadata(obj: &Object) -> Vec<String> {
@@ -171,32 +230,68 @@ fn finalize_resolves_every_undefined_symbol() {
         .filter(|k| k.symbol.as_ref().map(|s| s.label.as_str()) == Some("printk"))
         .collect();
     assert_eq!(printk.len(), 2, "two calls to printk");
-    assert!(printk.iter().all(|k| k.symbol.as_ref().unwrap().name.as_deref() == Some("printk")));
+    assert!(
+        printk
+            .iter()
+            .all(|k| k.symbol.as_ref().unwrap().name.as_deref() == Some("printk"))
+    );
     let smap = r.system_map();
-    assert!(smap.iter().any(|m| m.label == "printk" && m.candidates == [0xffff_ffff_8100_1000]));
-    assert!(!smap.iter().any(|m| m.label == "some_key"), "no candidates, no record");
+    assert!(
+        smap.iter()
+            .any(|m| m.label == "printk" && m.candidates == [0xffff_ffff_8100_1000])
+    );
+    assert!(
+        !smap.iter().any(|m| m.label == "some_key"),
+        "no candidates, no record"
+    );
     // Date placeholder recorded with its length.
-    let date: Vec<_> = r.relocs().into_iter().filter(|k| k.howto.map(|h| h.kind) == Some(2)).collect();
+    let date: Vec<_> = r
+        .relocs()
+        .into_iter()
+        .filter(|k| k.howto.map(|h| h.kind) == Some(2))
+        .collect();
     assert_eq!(date.len(), 1);
     assert_eq!(date[0].howto.unwrap().size, "<{DATE...}>".len() as u32);
     // Everything defined is local now.
-    assert!(fin.symbols.iter().all(|s| !(s.is_global() && !s.section.is_const())));
+    assert!(
+        fin.symbols
+            .iter()
+            .all(|s| !s.is_global() || s.section.is_const())
+    );
 }
 
 #[test]
 fn finalize_of_old_code_resolves_deferred_symbols() {
     let (_, inp) = kernelish();
     let old = transform::keep_old_code(inp, "k.o", &SystemMap::default()).unwrap();
-    let deferred = Reader::new(&old).relocs().iter().filter(|k| k.deferred.is_some()).count();
+    let deferred = Reader::new(&old)
+        .relocs()
+        .iter()
+        .filter(|k| k.deferred.is_some())
+        .count();
     assert!(deferred > 0);
-    let fin = transform::finalize(old, "k.o.KSPLICE_old_code", "vmlinux", &SystemMap::default()).unwrap();
+    let fin = transform::finalize(
+        old,
+        "k.o.KSPLICE_old_code",
+        "vmlinux",
+        &SystemMap::default(),
+    )
+    .unwrap();
     let relocs = Reader::new(&fin).relocs();
     assert!(relocs.iter().all(|k| k.deferred.is_none()));
-    let names: Vec<_> = relocs.iter().filter_map(|k| k.symbol.as_ref()).map(|s| s.label.clone()).collect();
+    let names: Vec<_> = relocs
+        .iter()
+        .filter_map(|k| k.symbol.as_ref())
+        .map(|s| s.label.clone())
+        .collect();
     assert!(names.contains(&"printk".to_string()));
     for s in &fin.sections {
         for r in &s.relocs {
-            assert!(!fin.symbols[r.sym].name.starts_with("KSPLICE_SYMBOL_"), "{} keeps a deferred symbol", s.name);
+            assert!(
+                !fin.symbols[r.sym].name.starts_with("KSPLICE_SYMBOL_"),
+                "{} keeps a deferred symbol",
+                s.name
+            );
         }
     }
 }
@@ -212,12 +307,25 @@ fn finalize_drops_exit_metadata_for_vmlinux_only() {
          int keep(void) { return printk(\"hi\"); }\n",
     );
     let old = transform::keep_old_code(load(&o), "e.o", &SystemMap::default()).unwrap();
-    assert!(old.sections.iter().any(|s| s.name.starts_with(".ksplice_relocs.exit.text")));
+    assert!(
+        old.sections
+            .iter()
+            .any(|s| s.name.starts_with(".ksplice_relocs.exit.text"))
+    );
     let vm = transform::finalize(old.clone(), "e.o", "vmlinux", &SystemMap::default()).unwrap();
-    assert!(!vm.sections.iter().any(|s| s.name.starts_with(".ksplice_relocs.exit")
-        || s.name.starts_with(".ksplice_sections.exit")));
+    assert!(
+        !vm.sections
+            .iter()
+            .any(|s| s.name.starts_with(".ksplice_relocs.exit")
+                || s.name.starts_with(".ksplice_sections.exit"))
+    );
     let module = transform::finalize(old, "e.o", "mymod", &SystemMap::default()).unwrap();
-    assert!(module.sections.iter().any(|s| s.name.starts_with(".ksplice_sections.exit.text")));
+    assert!(
+        module
+            .sections
+            .iter()
+            .any(|s| s.name.starts_with(".ksplice_sections.exit.text"))
+    );
 }
 
 #[test]
@@ -227,15 +335,29 @@ fn rmsyms_replaces_only_extracted_symbols() {
     let map = SystemMap::parse("ffffffff81003000 T kallsyms_lookup_name\n");
     let out = transform::rmsyms(load(&o), "x.o", &map).unwrap();
     let text = out.section_by_name(".text.core_lookup").unwrap();
-    let syms: Vec<&str> = out.sections[text].relocs.iter().map(|r| out.symbol_name(r.sym)).collect();
-    assert!(syms.contains(&"printk"), "printk stays for the module loader");
+    let syms: Vec<&str> = out.sections[text]
+        .relocs
+        .iter()
+        .map(|r| out.symbol_name(r.sym))
+        .collect();
+    assert!(
+        syms.contains(&"printk"),
+        "printk stays for the module loader"
+    );
     assert!(!syms.contains(&"kallsyms_lookup_name"));
     let relocs = Reader::new(&out).relocs();
-    assert!(relocs
-        .iter()
-        .any(|k| k.in_section == ".ksplice_relocs.text.core_lookup"
-            && k.symbol.as_ref().map(|s| s.label.as_str()) == Some("kallsyms_lookup_name")));
-    assert!(Reader::new(&out).system_map().iter().any(|m| m.label == "kallsyms_lookup_name"));
+    assert!(
+        relocs
+            .iter()
+            .any(|k| k.in_section == ".ksplice_relocs.text.core_lookup"
+                && k.symbol.as_ref().map(|s| s.label.as_str()) == Some("kallsyms_lookup_name"))
+    );
+    assert!(
+        Reader::new(&out)
+            .system_map()
+            .iter()
+            .any(|m| m.label == "kallsyms_lookup_name")
+    );
 }
 
 #[test]
@@ -245,13 +367,27 @@ fn binutils_accept_every_output() {
     let x = compile_file(&dir, "x", &fixture("extract.c"));
     let run = |args: &[&str]| {
         let out = ksplice_obj(&dir, args, &[]);
-        assert!(out.status.success(), "{args:?}: {}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
     };
     run(&["old_code", "k.o.KSPLICE_old_code"]);
     run(&["finalize", "k.o", "k.final.o", "vmlinux"]);
-    run(&["finalize", "k.o.KSPLICE_old_code", "k.oldfinal.o", "vmlinux"]);
+    run(&[
+        "finalize",
+        "k.o.KSPLICE_old_code",
+        "k.oldfinal.o",
+        "vmlinux",
+    ]);
     run(&["rmsyms", "x.o", "x.rmsyms.o"]);
-    for f in ["k.o.KSPLICE_old_code", "k.final.o", "k.oldfinal.o", "x.rmsyms.o"] {
+    for f in [
+        "k.o.KSPLICE_old_code",
+        "k.final.o",
+        "k.oldfinal.o",
+        "x.rmsyms.o",
+    ] {
         assert_binutils_accept(&dir.join(f));
     }
     let _ = (k, x);

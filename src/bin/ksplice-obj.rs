@@ -1,7 +1,7 @@
 //! `ksplice-obj`: the per-object step of a Ksplice build.
 
 use clap::Parser;
-use ksplice::cli::{usage, Cli, Cmd};
+use ksplice::cli::{Cli, Cmd, usage};
 use ksplice::protocol;
 use std::process::ExitCode;
 

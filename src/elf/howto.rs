@@ -115,7 +115,10 @@ mod tests {
     #[test]
     fn pc32_is_signed_pcrel_four_bytes() {
         let h = howto(elf::R_X86_64_PC32).unwrap();
-        assert_eq!((h.size, h.pcrel, h.dst_mask, h.signed), (4, true, 0xffff_ffff, true));
+        assert_eq!(
+            (h.size, h.pcrel, h.dst_mask, h.signed),
+            (4, true, 0xffff_ffff, true)
+        );
     }
 
     #[test]

@@ -7,7 +7,7 @@
 //! part of the model: they are rebuilt on output.
 
 mod read;
-pub use read::{archive_members, AR_MAGIC, AR_THIN_MAGIC};
+pub use read::{AR_MAGIC, AR_THIN_MAGIC, archive_members};
 mod write;
 
 pub mod howto;
@@ -265,12 +265,11 @@ impl Object {
         let Some(s) = self.symbols.get(sym) else {
             return "";
         };
-        if s.is_section() {
-            if let SymSection::Section(i) = s.section {
-                if let Some(sec) = self.sections.get(i) {
-                    return &sec.name;
-                }
-            }
+        if s.is_section()
+            && let SymSection::Section(i) = s.section
+            && let Some(sec) = self.sections.get(i)
+        {
+            return &sec.name;
         }
         &s.name
     }

@@ -2,9 +2,9 @@
 
 use super::{Group, Object, Reloc, Section, SymSection, Symbol};
 use crate::error::{ObjError, ObjResult};
+use object::Endianness;
 use object::elf;
 use object::read::elf::{FileHeader, SectionHeader, Sym};
-use object::Endianness;
 
 /// Magic of a regular `ar` archive.
 pub const AR_MAGIC: &[u8] = b"!<arch>\n";
@@ -44,7 +44,9 @@ fn check_header(data: &[u8]) -> ObjResult<()> {
         return Err(ObjError::NotElf);
     }
     if data.len() < 20 {
-        return Err(ObjError::Truncated("file shorter than the ELF identification".into()));
+        return Err(ObjError::Truncated(
+            "file shorter than the ELF identification".into(),
+        ));
     }
     match data[4] {
         elf::ELFCLASS64 => {}
@@ -62,7 +64,9 @@ fn check_header(data: &[u8]) -> ObjResult<()> {
         return Err(ObjError::Machine(e_machine));
     }
     if data.len() < 64 {
-        return Err(ObjError::Truncated("file shorter than the ELF header".into()));
+        return Err(ObjError::Truncated(
+            "file shorter than the ELF header".into(),
+        ));
     }
     if e_type != elf::ET_REL {
         return Err(ObjError::NotRelocatable(e_type));
@@ -237,14 +241,15 @@ pub fn parse(data: &[u8]) -> ObjResult<Object> {
         } else if t == elf::SHT_GROUP {
             let Some(me) = map[i] else { continue };
             let words = &out.sections[me].data;
-            if words.len() < 4 || words.len() % 4 != 0 {
+            if words.len() < 4 || !words.len().is_multiple_of(4) {
                 return Err(ObjError::Corrupt(format!(
                     "group section {} of size {}",
                     out.sections[me].name,
                     words.len()
                 )));
             }
-            let word = |k: usize| u32::from_le_bytes([words[k], words[k + 1], words[k + 2], words[k + 3]]);
+            let word =
+                |k: usize| u32::from_le_bytes([words[k], words[k + 1], words[k + 2], words[k + 3]]);
             let flags = word(0);
             let mut members = Vec::new();
             for k in (4..words.len()).step_by(4) {
@@ -264,12 +269,12 @@ pub fn parse(data: &[u8]) -> ObjResult<Object> {
                 signature,
             });
         }
-        if let Some(me) = map[i] {
-            if sh.sh_flags(endian) & u64::from(elf::SHF_LINK_ORDER) != 0 {
-                let link = sh.sh_link(endian) as usize;
-                if link != 0 {
-                    out.sections[me].link_order = Some(section_of(link)?);
-                }
+        if let Some(me) = map[i]
+            && sh.sh_flags(endian) & u64::from(elf::SHF_LINK_ORDER) != 0
+        {
+            let link = sh.sh_link(endian) as usize;
+            if link != 0 {
+                out.sections[me].link_order = Some(section_of(link)?);
             }
         }
     }

@@ -6,9 +6,9 @@
 
 use super::{Object, SymSection};
 use crate::error::{ObjError, ObjResult};
+use object::Endianness;
 use object::elf;
 use object::write::elf::{FileHeader, Rel, SectionHeader, SectionIndex, Sym, SymbolIndex, Writer};
-use object::Endianness;
 
 /// Serialises `obj`.
 pub fn write(obj: &Object) -> ObjResult<Vec<u8>> {
@@ -140,7 +140,10 @@ pub fn write(obj: &Object) -> ObjResult<Vec<u8>> {
             w.write_align_relocation();
             for r in &s.relocs {
                 let sym = *sym_index.get(r.sym).ok_or_else(|| {
-                    ObjError::Corrupt(format!("relocation in {} to missing symbol {}", s.name, r.sym))
+                    ObjError::Corrupt(format!(
+                        "relocation in {} to missing symbol {}",
+                        s.name, r.sym
+                    ))
                 })?;
                 w.write_relocation(
                     true,

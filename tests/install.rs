@@ -1,0 +1,40 @@
+//! The install script puts ksplice-obj where the Perl tools look for it.
+
+mod support;
+
+use std::process::Command;
+
+#[test]
+fn install_provides_ksplice_obj_pl() {
+    let dir = support::scratch("install");
+    let prefix = dir.join("prefix");
+    let out = Command::new(concat!(env!("CARGO_MANIFEST_DIR"), "/install.sh"))
+        .arg(&prefix)
+        .env("KSPLICE_OBJ_BIN", env!("CARGO_BIN_EXE_ksplice-obj"))
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let pl = prefix.join("share/ksplice/ksplice-obj.pl");
+    assert!(prefix.join("bin/ksplice-obj").is_file());
+    // Called by its Perl name, it behaves as ksplice-obj: usage and exit 1.
+    let out = Command::new(&pl).arg("bogus").output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let usage = String::from_utf8_lossy(&out.stdout);
+    for cmd in ksplice::cli::COMMANDS {
+        assert!(usage.contains(cmd), "usage lacks {cmd}: {usage}");
+    }
+    // And it does real work under that name.
+    let obj = support::compile(&dir, "a", "int f(int x) { return x + 1; }\n");
+    let out = Command::new(&pl)
+        .arg("snap")
+        .arg(format!("{}.KSPLICE", obj.display()))
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    assert_eq!(std::fs::read(dir.join("a.o.KSPLICE")).unwrap(), b"");
+    let _ = std::fs::remove_dir_all(&dir);
+}
