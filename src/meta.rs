@@ -87,6 +87,10 @@ pub struct Meta {
     howtos: HashMap<(u32, u32, u32), u64>,
     sysmap_done: HashSet<String>,
     sections: HashMap<String, usize>,
+    sections_indexed: bool,
+    /// Section symbol of each section, and undefined symbols by name: built
+    /// on first use, kept current as symbols are only ever appended.
+    symbol_index: Option<(HashMap<usize, usize>, HashMap<String, usize>)>,
 }
 
 impl Meta {
@@ -144,17 +148,22 @@ impl Meta {
 
     /// The metadata section `name`, created (allocated, writable, 8-aligned) if needed.
     pub fn section(&mut self, obj: &mut Object, name: &str) -> usize {
+        if !self.sections_indexed {
+            // Index the object's own sections once (first of each name).
+            for (i, s) in obj.sections.iter().enumerate() {
+                self.sections.entry(s.name.clone()).or_insert(i);
+            }
+            self.sections_indexed = true;
+        }
         if let Some(&i) = self.sections.get(name) {
             return i;
         }
-        let i = obj.section_by_name(name).unwrap_or_else(|| {
-            obj.sections.push(Section::new_progbits(
-                name,
-                u64::from(elf::SHF_ALLOC | elf::SHF_WRITE),
-                8,
-            ));
-            obj.sections.len() - 1
-        });
+        obj.sections.push(Section::new_progbits(
+            name,
+            u64::from(elf::SHF_ALLOC | elf::SHF_WRITE),
+            8,
+        ));
+        let i = obj.sections.len() - 1;
         self.sections.insert(name.to_string(), i);
         i
     }
@@ -179,9 +188,55 @@ impl Meta {
         });
     }
 
+    fn index(&mut self, obj: &Object) -> &mut (HashMap<usize, usize>, HashMap<String, usize>) {
+        self.symbol_index.get_or_insert_with(|| {
+            let mut secs = HashMap::new();
+            let mut undef = HashMap::new();
+            for (i, s) in obj.symbols.iter().enumerate() {
+                match s.section {
+                    crate::elf::SymSection::Section(k) if s.is_section() => {
+                        secs.entry(k).or_insert(i);
+                    }
+                    crate::elf::SymSection::Undefined => {
+                        undef.entry(s.name.clone()).or_insert(i);
+                    }
+                    _ => {}
+                }
+            }
+            (secs, undef)
+        })
+    }
+
+    /// The section symbol of `sect` (created if needed), in constant time.
+    pub fn section_symbol(&mut self, obj: &mut Object, sect: usize) -> usize {
+        if let Some(&i) = self.index(obj).0.get(&sect) {
+            return i;
+        }
+        let i = obj.section_symbol(sect);
+        self.index(obj).0.insert(sect, i);
+        i
+    }
+
+    /// The undefined symbol `name` (created if needed), in constant time.
+    pub fn undefined_symbol(&mut self, obj: &mut Object, name: &str) -> usize {
+        if let Some(&i) = self.index(obj).1.get(name) {
+            return i;
+        }
+        let i = obj.undefined_symbol(name);
+        self.index(obj).1.insert(name.to_string(), i);
+        i
+    }
+
     /// Adds a pointer at `sect+off` to the start of section `target` plus `addend`.
-    pub fn ptr_to_section(obj: &mut Object, sect: usize, off: u64, target: usize, addend: i64) {
-        let sym = obj.section_symbol(target);
+    pub fn ptr_to_section(
+        &mut self,
+        obj: &mut Object,
+        sect: usize,
+        off: u64,
+        target: usize,
+        addend: i64,
+    ) {
+        let sym = self.section_symbol(obj, target);
         Meta::ptr(obj, sect, off, sym, addend);
     }
 
@@ -201,7 +256,7 @@ impl Meta {
                 o
             }
         };
-        Meta::ptr_to_section(obj, sect, off, str_sect, at as i64);
+        self.ptr_to_section(obj, sect, off, str_sect, at as i64);
     }
 
     /// The `ksplice_symbol` record for `label` (created once), with `name`
@@ -242,7 +297,7 @@ impl Meta {
             obj.sections[arr].write_uint(at + 8 * k as u64, 8, *c);
         }
         obj.sections[map].write_uint(off + 8, 8, candidates.len() as u64);
-        Meta::ptr_to_section(obj, map, off + 16, arr, at as i64);
+        self.ptr_to_section(obj, map, off + 16, arr, at as i64);
     }
 
     /// The howto record for `kind` and relocation properties (once per distinct value).
@@ -285,19 +340,19 @@ impl Meta {
     ) {
         let sect = self.section(obj, &format!(".ksplice_relocs{for_name}"));
         let off = Meta::grow(obj, sect, RELOC_SIZE, 8);
-        Meta::ptr_to_section(obj, sect, off, blank.0, blank.1 as i64);
+        self.ptr_to_section(obj, sect, off, blank.0, blank.1 as i64);
         match symbol {
             SymRef::Record(o) => {
                 let syms = self.section(obj, ".ksplice_symbols");
-                Meta::ptr_to_section(obj, sect, off + 8, syms, o as i64);
+                self.ptr_to_section(obj, sect, off + 8, syms, o as i64);
             }
             SymRef::Deferred(name) => {
-                let u = obj.undefined_symbol(&format!("{DEFERRED_PREFIX}{name}"));
+                let u = self.undefined_symbol(obj, &format!("{DEFERRED_PREFIX}{name}"));
                 Meta::ptr(obj, sect, off + 8, u, 0);
             }
         }
         let howtos = self.section(obj, ".ksplice_reloc_howtos");
-        Meta::ptr_to_section(obj, sect, off + 16, howtos, howto as i64);
+        self.ptr_to_section(obj, sect, off + 16, howtos, howto as i64);
         obj.sections[sect].write_uint(off + 24, 8, insn_addend as u64);
         obj.sections[sect].write_uint(off + 32, 8, target_addend as u64);
     }
@@ -315,8 +370,8 @@ impl Meta {
         let sect = self.section(obj, &format!(".ksplice_sections{for_name}"));
         let off = Meta::grow(obj, sect, SECTION_SIZE, 8);
         let syms = self.section(obj, ".ksplice_symbols");
-        Meta::ptr_to_section(obj, sect, off, syms, symbol as i64);
-        Meta::ptr_to_section(obj, sect, off + 8, address.0, address.1 as i64);
+        self.ptr_to_section(obj, sect, off, syms, symbol as i64);
+        self.ptr_to_section(obj, sect, off + 8, address.0, address.1 as i64);
         obj.sections[sect].write_uint(off + 16, 8, size);
         obj.sections[sect].write_uint(off + 24, 4, u64::from(flags));
     }

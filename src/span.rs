@@ -58,6 +58,8 @@ pub struct Analysis {
     csym: HashMap<(usize, u64), usize>,
     /// Label of each canonical symbol.
     labels: HashMap<usize, String>,
+    /// Symbols defined in each section, in symbol table order.
+    by_section: Vec<Vec<usize>>,
 }
 
 /// The name used for `path` inside labels: `.KSPLICE*` suffixes removed.
@@ -112,8 +114,16 @@ impl Analysis {
             spans: vec![Vec::new(); obj.sections.len()],
             csym: HashMap::new(),
             labels: HashMap::new(),
+            by_section: vec![Vec::new(); obj.sections.len()],
             obj,
         };
+        for (i, s) in a.obj.symbols.iter().enumerate() {
+            if let SymSection::Section(k) = s.section
+                && let Some(v) = a.by_section.get_mut(k)
+            {
+                v.push(i);
+            }
+        }
         a.init_csyms();
         a.init_labels();
         a.init_spans(opts)?;
@@ -140,6 +150,11 @@ impl Analysis {
                 }
             }
         }
+    }
+
+    /// The symbols defined in section `sect`.
+    pub fn symbols_in(&self, sect: usize) -> &[usize] {
+        self.by_section.get(sect).map(Vec::as_slice).unwrap_or(&[])
     }
 
     /// The canonical symbol for `sym`: itself for undefined and absolute

@@ -55,7 +55,8 @@ fn matchable(a: &Analysis, sect: usize) -> Option<u32> {
 
 /// Candidate run-time addresses of `sym` from System.map: by its own name
 /// when undefined, else through every named symbol of its section.
-fn candidates(obj: &Object, sym: usize, map: &SystemMap) -> Vec<u64> {
+fn candidates(a: &Analysis, sym: usize, map: &SystemMap) -> Vec<u64> {
+    let obj = &a.obj;
     let s = &obj.symbols[sym];
     let mut out: Vec<u64> = Vec::new();
     match s.section {
@@ -353,13 +354,12 @@ impl<'a> Emit<'a> {
             (_, Some((ts, tk))) if a.spans[ts][tk].symbol.is_none() => None,
             _ => named.map(|c| a.obj.symbols[c].name.clone()),
         };
-        let obj = &a.obj;
         let map = self.map;
         let sym = r.sym;
         let off = self
             .meta
             .symbol(&mut self.out, &label, name.as_deref(), || {
-                candidates(obj, sym, map)
+                candidates(a, sym, map)
             });
         (SymRef::Record(off), rebase)
     }
@@ -415,7 +415,7 @@ impl<'a> Emit<'a> {
                 a.find_span(ts, toff),
             ) {
                 (Some(ots), Some(tk)) if a.spans[ts][tk].keep => {
-                    let sym = self.out.section_symbol(ots);
+                    let sym = self.meta.section_symbol(&mut self.out, ots);
                     Some((sym, r.addend + a.spans[ts][tk].shift))
                 }
                 _ => None,
@@ -474,11 +474,11 @@ impl<'a> Emit<'a> {
                     .filter(|&c| crate::span::is_named(&a.obj.symbols[c]))
                     .map(|c| a.obj.symbols[c].name.clone());
                 let sym = span.symbol;
-                let (obj, map) = (&a.obj, self.map);
+                let map = self.map;
                 let ksym = self
                     .meta
                     .symbol(&mut self.out, &span.label, name.as_deref(), || {
-                        sym.map(|s| candidates(obj, s, map)).unwrap_or_default()
+                        sym.map(|s| candidates(a, s, map)).unwrap_or_default()
                     });
                 let start = (span.start as i64 + span.shift) as u64;
                 self.meta.ksection(
@@ -545,9 +545,9 @@ impl<'a> Emit<'a> {
         points.sort_by(|x, y| x.0.cmp(&y.0).then(x.1.cmp(&y.1)));
         let howto = self.meta.howto(&mut self.out, HowtoType::Symbol, None, 0);
         for (off, lab, name, sym) in points {
-            let (obj, map) = (&a.obj, self.map);
+            let map = self.map;
             let ksym = self.meta.symbol(&mut self.out, &lab, name.as_deref(), || {
-                sym.map(|s| candidates(obj, s, map)).unwrap_or_default()
+                sym.map(|s| candidates(a, s, map)).unwrap_or_default()
             });
             let blank = (osect, (start as i64 + shift) as u64 + off);
             self.meta.reloc(
@@ -749,7 +749,7 @@ fn rewrite_undefined(
                 };
                 let ksym = meta.symbol(out, real, Some(real), || map.get(real).to_vec());
                 let syms = meta.section(out, ".ksplice_symbols");
-                let sym = out.section_symbol(syms);
+                let sym = meta.section_symbol(out, syms);
                 kept.push(Reloc {
                     sym,
                     addend: ksym as i64,
