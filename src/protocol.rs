@@ -145,7 +145,8 @@ pub fn old_code(arg: &str) -> Result<()> {
         f.obj.clone()
     };
     require(&src)?;
-    let _lock = ObjLock::acquire(&src)?;
+    // The same lock as every other command on this object: the object itself.
+    let _lock = ObjLock::acquire(if f.obj.exists() { &f.obj } else { &src })?;
     log::action("OLDCODE", &f.obj.display().to_string());
     keep_old_code(&src, &f.old_code())
 }

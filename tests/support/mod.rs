@@ -33,7 +33,9 @@ pub fn scratch(name: &str) -> PathBuf {
 
 /// Path of a fixture source.
 pub fn fixture(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures").join(name)
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures")
+        .join(name)
 }
 
 /// Compiles C source text into `dir/name.o` with the kernel-like flags.
@@ -46,19 +48,44 @@ pub fn compile(dir: &Path, name: &str, src: &str) -> PathBuf {
 /// Compiles a C file into `dir/name.o` with the kernel-like flags.
 pub fn compile_file(dir: &Path, name: &str, c: &Path) -> PathBuf {
     let o = dir.join(format!("{name}.o"));
-    let out = Command::new("gcc").args(KFLAGS).arg("-c").arg(c).arg("-o").arg(&o).output().unwrap();
-    assert!(out.status.success(), "gcc failed: {}", String::from_utf8_lossy(&out.stderr));
+    let out = Command::new("gcc")
+        .args(KFLAGS)
+        .arg("-c")
+        .arg(c)
+        .arg("-o")
+        .arg(&o)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "gcc failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     o
 }
 
 /// Asserts that `readelf -a` reads `path` without errors or warnings and
 /// that `ld -r` links it.
 pub fn assert_binutils_accept(path: &Path) {
-    let out = Command::new("readelf").arg("-aW").arg(path).output().unwrap();
+    let out = Command::new("readelf")
+        .arg("-aW")
+        .arg(path)
+        .output()
+        .unwrap();
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(out.status.success() && err.trim().is_empty(), "readelf on {}: {err}", path.display());
+    assert!(
+        out.status.success() && err.trim().is_empty(),
+        "readelf on {}: {err}",
+        path.display()
+    );
     let linked = path.with_extension("ldr.o");
-    let out = Command::new("ld").arg("-r").arg("-o").arg(&linked).arg(path).output().unwrap();
+    let out = Command::new("ld")
+        .arg("-r")
+        .arg("-o")
+        .arg(&linked)
+        .arg(path)
+        .output()
+        .unwrap();
     assert!(
         out.status.success(),
         "ld -r on {}: {}",
@@ -70,7 +97,10 @@ pub fn assert_binutils_accept(path: &Path) {
 /// Runs the ksplice-obj binary in `dir`.
 pub fn ksplice_obj(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> std::process::Output {
     let mut c = Command::new(env!("CARGO_BIN_EXE_ksplice-obj"));
-    c.current_dir(dir).args(args).env_remove("KSPLICE_CONFIG_DIR").env_remove("KSPLICE_VERBOSE");
+    c.current_dir(dir)
+        .args(args)
+        .env_remove("KSPLICE_CONFIG_DIR")
+        .env_remove("KSPLICE_VERBOSE");
     for (k, v) in env {
         c.env(k, v);
     }
