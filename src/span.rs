@@ -60,6 +60,8 @@ pub struct Analysis {
     labels: HashMap<usize, String>,
     /// Symbols defined in each section, in symbol table order.
     by_section: Vec<Vec<usize>>,
+    /// The one section referring to each place (for static locals).
+    callers: HashMap<(usize, u64), String>,
 }
 
 /// The name used for `path` inside labels: `.KSPLICE*` suffixes removed.
@@ -115,6 +117,7 @@ impl Analysis {
             csym: HashMap::new(),
             labels: HashMap::new(),
             by_section: vec![Vec::new(); obj.sections.len()],
+            callers: HashMap::new(),
             obj,
         };
         for (i, s) in a.obj.symbols.iter().enumerate() {
@@ -237,8 +240,18 @@ impl Analysis {
         }
     }
 
+    /// The section that refers to `(sect, offset)`, `*multiple_callers*`
+    /// or `*no_caller*`: what tells static locals of the same name apart.
+    pub fn caller(&self, sect: usize, offset: u64) -> &str {
+        self.callers
+            .get(&(sect, offset))
+            .map(String::as_str)
+            .unwrap_or("*no_caller*")
+    }
+
     fn init_labels(&mut self) {
-        let callers = self.callers();
+        self.callers = self.callers();
+        let callers = std::mem::take(&mut self.callers);
         let mut order: Vec<usize> = Vec::new();
         for i in 0..self.obj.symbols.len() {
             if self.obj.symbols[i].is_file() {
@@ -269,6 +282,7 @@ impl Analysis {
             }
         }
         self.labels = labels.into_iter().collect();
+        self.callers = callers;
     }
 
     /// The label of a symbol (through its canonical symbol).

@@ -1,0 +1,799 @@
+//! The differencing engine: which spans of the object changed between the
+//! build before the patch (pre) and the build after it (post).
+//!
+//! Spans are matched (global symbols by name, strings by content, local and
+//! compiler-made symbols by stem, then labels, then table entries by what
+//! they describe), then matched pairs are compared: bytes outside relocated
+//! fields must be equal and relocations must point to matched targets at
+//! the same offsets. A pair that differs is patched (functions), patched in
+//! place (read-only data, BUG line numbers) or unmatched, which can make its
+//! referrers differ in turn: the comparison runs to a fixed point.
+
+use crate::classify::{self, Kind};
+use crate::elf::{Reloc, SymSection, howto};
+use crate::span::{Analysis, is_named};
+use std::collections::{HashMap, VecDeque};
+
+/// A span: (section index, span index).
+pub type SpanId = (usize, usize);
+
+/// What happens to a span of the post object.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Flags {
+    /// No counterpart in pre: goes to the new code as is.
+    pub new: bool,
+    /// A changed function: replaced by a jump to the new version.
+    pub patch: bool,
+    /// Changed read-only data of the same size: overwritten in place.
+    pub datapatch: bool,
+    /// A BUG/WARN entry whose line changed: its bytes are overwritten.
+    pub bugpatch: bool,
+}
+
+/// Why a matched pair differs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Reason {
+    /// `size`, `bytes` or `relocations`.
+    pub what: &'static str,
+    /// First differing offset inside the span.
+    pub offset: u64,
+}
+
+impl std::fmt::Display for Reason {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.what {
+            "size" => write!(f, "differing size"),
+            w => write!(f, "differing {w} at offset {:#x}", self.offset),
+        }
+    }
+}
+
+/// A change that cannot take effect by replacing code.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Refusal {
+    /// The symbol (or label) of the data.
+    pub symbol: String,
+    /// Its section.
+    pub section: String,
+    /// Why it differs.
+    pub reason: Reason,
+}
+
+/// The result of comparing pre and post.
+#[derive(Debug)]
+pub struct Diff {
+    /// The pre object.
+    pub old: Analysis,
+    /// The post object.
+    pub new: Analysis,
+    /// Counterpart in post of each pre span.
+    pub old_match: Vec<Vec<Option<SpanId>>>,
+    /// Counterpart in pre of each post span.
+    pub new_match: Vec<Vec<Option<SpanId>>>,
+    /// Fate of each post span.
+    pub flags: Vec<Vec<Flags>>,
+    /// Why each patched post span changed.
+    pub reasons: HashMap<SpanId, Reason>,
+    /// Changes to writable data.
+    pub refused: Vec<Refusal>,
+}
+
+/// A name with GCC's numeric suffixes removed (`foo.isra.0` -> `foo.isra`,
+/// `count.3` -> `count`); clones and static locals get new numbers from one
+/// build to the next.
+pub fn stem(name: &str) -> &str {
+    let mut s = name;
+    while let Some((head, tail)) = s.rsplit_once('.') {
+        if !head.is_empty() && !tail.is_empty() && tail.bytes().all(|b| b.is_ascii_digit()) {
+            s = head;
+        } else {
+            break;
+        }
+    }
+    s
+}
+
+impl Diff {
+    fn new(old: Analysis, new: Analysis) -> Diff {
+        let shape = |a: &Analysis| {
+            a.spans
+                .iter()
+                .map(|v| vec![None; v.len()])
+                .collect::<Vec<_>>()
+        };
+        Diff {
+            old_match: shape(&old),
+            new_match: shape(&new),
+            flags: new
+                .spans
+                .iter()
+                .map(|v| vec![Flags::default(); v.len()])
+                .collect(),
+            reasons: HashMap::new(),
+            refused: Vec::new(),
+            old,
+            new,
+        }
+    }
+
+    /// Flags of a post span.
+    pub fn flag(&self, n: SpanId) -> Flags {
+        self.flags[n.0][n.1]
+    }
+
+    fn flag_mut(&mut self, n: SpanId) -> &mut Flags {
+        &mut self.flags[n.0][n.1]
+    }
+
+    /// The pre span matched to post span `n`.
+    pub fn matched_old(&self, n: SpanId) -> Option<SpanId> {
+        self.new_match[n.0][n.1]
+    }
+
+    fn pair(&mut self, o: SpanId, n: SpanId) {
+        if self.old_match[o.0][o.1].is_some() || self.new_match[n.0][n.1].is_some() {
+            return;
+        }
+        self.old_match[o.0][o.1] = Some(n);
+        self.new_match[n.0][n.1] = Some(o);
+        // A table entry brings the piece of its "other" section with it.
+        let name = &self.new.obj.sections[n.0].name;
+        if let Some(t) = classify::table(name)
+            && let (Some(off), Some(_)) = (t.other_offset, t.other_sect)
+        {
+            let os = self.old.spans[o.0][o.1].start + off;
+            let ns = self.new.spans[n.0][n.1].start + off;
+            let ot = self
+                .old
+                .reloc_at(o.0, os)
+                .and_then(|r| self.old.reloc_target_span(o.0, r));
+            let nt = self
+                .new
+                .reloc_at(n.0, ns)
+                .and_then(|r| self.new.reloc_target_span(n.0, r));
+            if let (Some(ot), Some(nt)) = (ot, nt) {
+                self.pair(ot, nt);
+            }
+        }
+    }
+
+    fn unpair(&mut self, n: SpanId) {
+        if let Some(o) = self.new_match[n.0][n.1].take() {
+            self.old_match[o.0][o.1] = None;
+        }
+        let f = self.flag_mut(n);
+        f.patch = false;
+        f.datapatch = false;
+        f.bugpatch = false;
+    }
+
+    fn span_of_symbol(a: &Analysis, sym: usize) -> Option<SpanId> {
+        let s = &a.obj.symbols[sym];
+        let SymSection::Section(sect) = s.section else {
+            return None;
+        };
+        a.find_span(sect, s.value).map(|k| (sect, k))
+    }
+
+    fn matchable_kind(k: Kind) -> bool {
+        !matches!(k, Kind::Special | Kind::Export | Kind::Ignored)
+    }
+
+    /// Global symbols by name.
+    fn match_globals(&mut self) {
+        let mut new_globals: HashMap<&str, usize> = HashMap::new();
+        for (i, s) in self.new.obj.symbols.iter().enumerate() {
+            if s.is_global() && !s.section.is_const() {
+                new_globals.entry(s.name.as_str()).or_insert(i);
+            }
+        }
+        let mut pairs = Vec::new();
+        for (i, s) in self.old.obj.symbols.iter().enumerate() {
+            if !s.is_global() || s.section.is_const() {
+                continue;
+            }
+            let Some(&j) = new_globals.get(s.name.as_str()) else {
+                continue;
+            };
+            let (Some(o), Some(n)) = (
+                Self::span_of_symbol(&self.old, i),
+                Self::span_of_symbol(&self.new, j),
+            ) else {
+                continue;
+            };
+            if self.old.kinds[o.0] == self.new.kinds[n.0]
+                && Self::matchable_kind(self.new.kinds[n.0])
+            {
+                pairs.push((o, n));
+            }
+        }
+        for (o, n) in pairs {
+            self.pair(o, n);
+        }
+    }
+
+    fn string_of(a: &Analysis, id: SpanId) -> &[u8] {
+        let sp = &a.spans[id.0][id.1];
+        let data = &a.obj.sections[id.0].data;
+        let lo = sp.start as usize;
+        let hi = (sp.start + sp.contents_size) as usize;
+        data.get(lo..hi).unwrap_or(&[])
+    }
+
+    /// Strings by content: first inside sections of the same name, then anywhere.
+    fn match_strings(&mut self) {
+        for by_section in [true, false] {
+            let mut olds: HashMap<(Option<&str>, &[u8]), VecDeque<SpanId>> = HashMap::new();
+            for (sect, spans) in self.old.spans.iter().enumerate() {
+                if self.old.kinds[sect] != Kind::String {
+                    continue;
+                }
+                let name = by_section.then_some(self.old.obj.sections[sect].name.as_str());
+                for k in 0..spans.len() {
+                    if self.old_match[sect][k].is_none() {
+                        olds.entry((name, Self::string_of(&self.old, (sect, k))))
+                            .or_default()
+                            .push_back((sect, k));
+                    }
+                }
+            }
+            let mut pairs = Vec::new();
+            for (sect, spans) in self.new.spans.iter().enumerate() {
+                if self.new.kinds[sect] != Kind::String {
+                    continue;
+                }
+                let name = by_section.then_some(self.new.obj.sections[sect].name.as_str());
+                for k in 0..spans.len() {
+                    if self.new_match[sect][k].is_some() {
+                        continue;
+                    }
+                    if let Some(q) = olds.get_mut(&(name, Self::string_of(&self.new, (sect, k))))
+                        && let Some(o) = q.pop_front()
+                    {
+                        pairs.push((o, (sect, k)));
+                    }
+                }
+            }
+            for (o, n) in pairs {
+                self.pair(o, n);
+            }
+        }
+    }
+
+    /// The key local symbols are matched by: stem, kind, and for static
+    /// locals the section that refers to them.
+    fn local_key(a: &Analysis, sym: usize) -> Option<(String, Kind)> {
+        let s = &a.obj.symbols[sym];
+        if s.is_global() || !is_named(s) || s.is_file() {
+            return None;
+        }
+        let SymSection::Section(sect) = s.section else {
+            return None;
+        };
+        let kind = a.kinds[sect];
+        if !Self::matchable_kind(kind) || kind == Kind::String {
+            return None;
+        }
+        let st = stem(&s.name);
+        if s.kind == object::elf::STT_OBJECT && st != s.name {
+            Some((format!("{st}<{}>", a.caller(sect, s.value)), kind))
+        } else {
+            Some((st.to_string(), kind))
+        }
+    }
+
+    /// Local and compiler-made symbols by stem; ambiguous stems by content.
+    fn match_locals(&mut self) {
+        let mut groups: HashMap<(String, Kind), (Vec<SpanId>, Vec<SpanId>)> = HashMap::new();
+        for i in 0..self.old.obj.symbols.len() {
+            if let (Some(key), Some(o)) = (
+                Self::local_key(&self.old, i),
+                Self::span_of_symbol(&self.old, i),
+            ) {
+                let g = groups.entry(key).or_default();
+                if !g.0.contains(&o) {
+                    g.0.push(o);
+                }
+            }
+        }
+        for i in 0..self.new.obj.symbols.len() {
+            if let (Some(key), Some(n)) = (
+                Self::local_key(&self.new, i),
+                Self::span_of_symbol(&self.new, i),
+            ) {
+                let g = groups.entry(key).or_default();
+                if !g.1.contains(&n) {
+                    g.1.push(n);
+                }
+            }
+        }
+        let mut keys: Vec<_> = groups.keys().cloned().collect();
+        keys.sort_by(|a, b| a.0.cmp(&b.0));
+        for key in keys {
+            let (olds, news) = groups[&key].clone();
+            let olds: Vec<_> = olds
+                .into_iter()
+                .filter(|o| self.old_match[o.0][o.1].is_none())
+                .collect();
+            let news: Vec<_> = news
+                .into_iter()
+                .filter(|n| self.new_match[n.0][n.1].is_none())
+                .collect();
+            if olds.len() == 1 && news.len() == 1 {
+                self.pair(olds[0], news[0]);
+                continue;
+            }
+            // Several clones of one function: pair those with equal bytes.
+            for &n in &news {
+                if let Some(&o) = olds.iter().find(|o| {
+                    self.old_match[o.0][o.1].is_none() && self.nonrelocs_equal(**o, n).is_none()
+                }) {
+                    self.pair(o, n);
+                }
+            }
+        }
+    }
+
+    /// Remaining spans by identical label.
+    fn match_labels(&mut self) {
+        let mut olds: HashMap<&str, SpanId> = HashMap::new();
+        for (sect, spans) in self.old.spans.iter().enumerate() {
+            let k = self.old.kinds[sect];
+            if k == Kind::String || classify::table(&self.old.obj.sections[sect].name).is_some() {
+                continue;
+            }
+            for (i, sp) in spans.iter().enumerate() {
+                if self.old_match[sect][i].is_none() {
+                    olds.entry(sp.label.as_str()).or_insert((sect, i));
+                }
+            }
+        }
+        let mut pairs = Vec::new();
+        for (sect, spans) in self.new.spans.iter().enumerate() {
+            for (i, sp) in spans.iter().enumerate() {
+                if self.new_match[sect][i].is_none()
+                    && let Some(&o) = olds.get(sp.label.as_str())
+                    && self.old.kinds[o.0] == self.new.kinds[sect]
+                {
+                    pairs.push((o, (sect, i)));
+                }
+            }
+        }
+        for (o, n) in pairs {
+            self.pair(o, n);
+        }
+    }
+
+    /// The span and offset an entry's address field points to.
+    fn entry_target(a: &Analysis, id: SpanId, addr: u64) -> Option<(SpanId, u64)> {
+        let r = a.reloc_at(id.0, a.spans[id.0][id.1].start + addr)?;
+        let (ts, toff) = a.reloc_target(id.0, r)?;
+        let k = a.find_span(ts, toff)?;
+        Some(((ts, k), toff.wrapping_sub(a.spans[ts][k].start)))
+    }
+
+    /// Table entries by the (matched) code they describe.
+    fn match_tables(&mut self) {
+        for sect in 0..self.new.spans.len() {
+            let name = self.new.obj.sections[sect].name.clone();
+            let Some(t) = classify::table(&name) else {
+                continue;
+            };
+            let Some(addr) = t.addr_offset else { continue };
+            let Some(osect) = self.old.obj.section_by_name(&name) else {
+                continue;
+            };
+            let mut olds: HashMap<(SpanId, u64), VecDeque<usize>> = HashMap::new();
+            for k in 0..self.old.spans[osect].len() {
+                if let Some(key) = Self::entry_target(&self.old, (osect, k), addr) {
+                    olds.entry(key).or_default().push_back(k);
+                }
+            }
+            for k in 0..self.new.spans[sect].len() {
+                let Some((nt, off)) = Self::entry_target(&self.new, (sect, k), addr) else {
+                    continue;
+                };
+                let Some(ot) = self.new_match[nt.0][nt.1] else {
+                    continue;
+                };
+                if let Some(q) = olds.get_mut(&(ot, off)) {
+                    while let Some(ok) = q.pop_front() {
+                        if self.old_match[osect][ok].is_none() {
+                            self.pair((osect, ok), (sect, k));
+                            break;
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// None when the bytes outside relocated fields are equal, else the
+    /// first differing offset.
+    fn nonrelocs_equal(&self, o: SpanId, n: SpanId) -> Option<Reason> {
+        let os = &self.old.spans[o.0][o.1];
+        let ns = &self.new.spans[n.0][n.1];
+        if os.contents_size != ns.contents_size {
+            return Some(Reason {
+                what: "size",
+                offset: 0,
+            });
+        }
+        let osec = &self.old.obj.sections[o.0];
+        let nsec = &self.new.obj.sections[n.0];
+        if osec.sh_type == object::elf::SHT_NOBITS || nsec.sh_type == object::elf::SHT_NOBITS {
+            return if osec.sh_type == nsec.sh_type {
+                None
+            } else {
+                Some(Reason {
+                    what: "bytes",
+                    offset: 0,
+                })
+            };
+        }
+        let a = osec
+            .data
+            .get(os.start as usize..(os.start + os.contents_size) as usize)
+            .unwrap_or(&[]);
+        let b = nsec
+            .data
+            .get(ns.start as usize..(ns.start + ns.contents_size) as usize)
+            .unwrap_or(&[]);
+        for i in 0..a.len().min(b.len()) {
+            if a[i] != b[i]
+                && !(self.old.part_of_reloc(o.0, os.start + i as u64)
+                    && self.new.part_of_reloc(n.0, ns.start + i as u64))
+            {
+                return Some(Reason {
+                    what: "bytes",
+                    offset: i as u64,
+                });
+            }
+        }
+        None
+    }
+
+    /// Whether two relocations point to the same thing.
+    fn relocs_equal(&self, o: SpanId, ro: &Reloc, n: SpanId, rn: &Reloc) -> bool {
+        let os = &self.old.spans[o.0][o.1];
+        let ns = &self.new.spans[n.0][n.1];
+        if ro.offset - os.start != rn.offset - ns.start || ro.r_type != rn.r_type {
+            return false;
+        }
+        // Bits of the field the relocation does not replace must agree.
+        if let Ok(h) = howto::howto(ro.r_type) {
+            let a = self.old.obj.sections[o.0]
+                .read_uint(ro.offset, h.size as usize)
+                .unwrap_or(0);
+            let b = self.new.obj.sections[n.0]
+                .read_uint(rn.offset, h.size as usize)
+                .unwrap_or(0);
+            if a & !h.dst_mask != b & !h.dst_mask {
+                return false;
+            }
+        }
+        let so = &self.old.obj.symbols[ro.sym];
+        let sn = &self.new.obj.symbols[rn.sym];
+        let oo = self.old.target_offset(o.0, ro);
+        let no = self.new.target_offset(n.0, rn);
+        match (so.section, sn.section) {
+            (SymSection::Undefined, SymSection::Undefined) => so.name == sn.name && oo == no,
+            (SymSection::Absolute, SymSection::Absolute) => {
+                so.value.wrapping_add(oo as u64) == sn.value.wrapping_add(no as u64)
+            }
+            (SymSection::Section(_), SymSection::Section(_)) => {
+                let (Some(ot), Some(nt)) = (
+                    self.old.reloc_target_span(o.0, ro),
+                    self.new.reloc_target_span(n.0, rn),
+                ) else {
+                    return false;
+                };
+                if self.old_match[ot.0][ot.1] != Some(nt) {
+                    return false;
+                }
+                let (Some((_, oa)), Some((_, na))) = (
+                    self.old.reloc_target(o.0, ro),
+                    self.new.reloc_target(n.0, rn),
+                ) else {
+                    return false;
+                };
+                let od = oa.wrapping_sub(self.old.spans[ot.0][ot.1].start);
+                let nd = na.wrapping_sub(self.new.spans[nt.0][nt.1].start);
+                // Named-symbol relocations carry their offset in the addend.
+                let od = if so.is_section() {
+                    od
+                } else {
+                    od.wrapping_add(oo as u64)
+                };
+                let nd = if sn.is_section() {
+                    nd
+                } else {
+                    nd.wrapping_add(no as u64)
+                };
+                if od != nd {
+                    return false;
+                }
+                // A reference into the middle of a replaced function cannot be kept.
+                !(od != 0 && self.flag(nt).patch)
+            }
+            _ => false,
+        }
+    }
+
+    fn relocs_differ(&self, o: SpanId, n: SpanId) -> Option<Reason> {
+        let os = &self.old.spans[o.0][o.1];
+        let ns = &self.new.spans[n.0][n.1];
+        let ro = self.old.relocs_in(o.0, os.start, os.size);
+        let rn = self.new.relocs_in(n.0, ns.start, ns.size);
+        for (a, b) in ro.iter().zip(rn) {
+            if !self.relocs_equal(o, a, n, b) {
+                return Some(Reason {
+                    what: "relocations",
+                    offset: b.offset - ns.start,
+                });
+            }
+        }
+        if ro.len() != rn.len() {
+            let at = ro.len().min(rn.len());
+            let offset = rn
+                .get(at)
+                .map(|r| r.offset - ns.start)
+                .or(ro.get(at).map(|r| r.offset - os.start));
+            return Some(Reason {
+                what: "relocations",
+                offset: offset.unwrap_or(0),
+            });
+        }
+        None
+    }
+
+    /// One comparison round over matched pairs; true when anything changed.
+    fn compare_round(&mut self) -> bool {
+        let mut changed = false;
+        for sect in 0..self.new.spans.len() {
+            let kind = self.new.kinds[sect];
+            if matches!(kind, Kind::Ignored | Kind::Ksplice) {
+                continue;
+            }
+            for k in 0..self.new.spans[sect].len() {
+                let n = (sect, k);
+                let Some(o) = self.new_match[sect][k] else {
+                    continue;
+                };
+                let bytes = self.nonrelocs_equal(o, n);
+                let relocs = self.relocs_differ(o, n);
+                let Some(reason) = bytes.clone().or(relocs.clone()) else {
+                    continue;
+                };
+                changed |= self.act(o, n, kind, reason, relocs.is_none());
+            }
+        }
+        changed
+    }
+
+    /// Decides what a differing pair becomes; true when that is news.
+    fn act(
+        &mut self,
+        o: SpanId,
+        n: SpanId,
+        kind: Kind,
+        reason: Reason,
+        relocs_equal: bool,
+    ) -> bool {
+        let same_size =
+            self.old.spans[o.0][o.1].contents_size == self.new.spans[n.0][n.1].contents_size;
+        match kind {
+            Kind::Text => {
+                if self.flag(n).patch {
+                    return false;
+                }
+                self.flag_mut(n).patch = true;
+                self.reasons.insert(n, reason);
+                true
+            }
+            Kind::BugTable if relocs_equal => {
+                if self.flag(n).bugpatch {
+                    return false;
+                }
+                self.flag_mut(n).bugpatch = true;
+                self.reasons.insert(n, reason);
+                true
+            }
+            Kind::Rodata if same_size => {
+                if self.flag(n).datapatch {
+                    return false;
+                }
+                self.flag_mut(n).datapatch = true;
+                self.reasons.insert(n, reason);
+                true
+            }
+            Kind::Data => {
+                let sp = &self.new.spans[n.0][n.1];
+                let symbol = sp
+                    .symbol
+                    .map(|s| self.new.obj.symbols[s].name.clone())
+                    .filter(|s| !s.is_empty());
+                self.refused.push(Refusal {
+                    symbol: symbol.unwrap_or_else(|| sp.label.clone()),
+                    section: self.new.obj.sections[n.0].name.clone(),
+                    reason,
+                });
+                self.unpair(n);
+                true
+            }
+            Kind::Special => {
+                // A changed table entry: the code it describes changes too.
+                if let Some(t) = classify::table(&self.new.obj.sections[n.0].name)
+                    && let Some(addr) = t.addr_offset
+                    && let Some((nt, _)) = Self::entry_target(&self.new, n, addr)
+                    && self.new_match[nt.0][nt.1].is_some()
+                {
+                    if self.new.kinds[nt.0] == Kind::Text {
+                        if !self.flag(nt).patch {
+                            self.flag_mut(nt).patch = true;
+                            self.reasons.insert(
+                                nt,
+                                Reason {
+                                    what: "relocations",
+                                    offset: 0,
+                                },
+                            );
+                        }
+                    } else {
+                        self.unpair(nt);
+                    }
+                }
+                self.unpair(n);
+                true
+            }
+            _ => {
+                self.unpair(n);
+                true
+            }
+        }
+    }
+
+    /// New and changed code must not refer into the middle of a function it
+    /// does not replace.
+    fn nonzero_offsets(&mut self) -> bool {
+        let mut to_patch = Vec::new();
+        for sect in 0..self.new.spans.len() {
+            if matches!(self.new.kinds[sect], Kind::Special | Kind::Ignored) {
+                continue;
+            }
+            for k in 0..self.new.spans[sect].len() {
+                let f = self.flag((sect, k));
+                if !(f.new || f.patch) {
+                    continue;
+                }
+                let sp = &self.new.spans[sect][k];
+                for r in self.new.relocs_in(sect, sp.start, sp.size) {
+                    let Some(t) = self.new.reloc_target_span(sect, r) else {
+                        continue;
+                    };
+                    let Some((_, off)) = self.new.reloc_target(sect, r) else {
+                        continue;
+                    };
+                    let s = &self.new.obj.symbols[r.sym];
+                    let off = if s.is_section() {
+                        off
+                    } else {
+                        off.wrapping_add(self.new.target_offset(sect, r) as u64)
+                    };
+                    if off != self.new.spans[t.0][t.1].start
+                        && self.new.kinds[t.0] == Kind::Text
+                        && !self.flag(t).patch
+                        && !self.flag(t).new
+                    {
+                        to_patch.push(t);
+                    }
+                }
+            }
+        }
+        let mut changed = false;
+        for t in to_patch {
+            if !self.flag(t).patch {
+                self.flag_mut(t).patch = true;
+                self.reasons.insert(
+                    t,
+                    Reason {
+                        what: "relocations",
+                        offset: 0,
+                    },
+                );
+                changed = true;
+            }
+        }
+        changed
+    }
+
+    fn mark_new(&mut self) -> bool {
+        let mut changed = false;
+        for sect in 0..self.new.spans.len() {
+            if matches!(
+                self.new.kinds[sect],
+                Kind::Special | Kind::Ignored | Kind::Ksplice
+            ) {
+                continue;
+            }
+            for k in 0..self.new.spans[sect].len() {
+                if self.new_match[sect][k].is_none() && !self.flags[sect][k].new {
+                    self.flags[sect][k].new = true;
+                    changed = true;
+                }
+            }
+        }
+        changed
+    }
+
+    /// Pre spans of `kind` with no counterpart.
+    pub fn deleted(&self, kind: Kind) -> Vec<SpanId> {
+        let mut out = Vec::new();
+        for (sect, spans) in self.old.spans.iter().enumerate() {
+            if self.old.kinds[sect] != kind {
+                continue;
+            }
+            for k in 0..spans.len() {
+                if self.old_match[sect][k].is_none() && self.old.obj.sections[sect].size() > 0 {
+                    out.push((sect, k));
+                }
+            }
+        }
+        out
+    }
+
+    /// Export entries of post with no counterpart in pre, and the reverse.
+    fn match_exports(&mut self) {
+        let key = |a: &Analysis, sect: usize| a.obj.sections[sect].name.clone();
+        let mut olds: HashMap<String, SpanId> = HashMap::new();
+        for sect in 0..self.old.spans.len() {
+            if self.old.kinds[sect] == Kind::Export && !self.old.spans[sect].is_empty() {
+                olds.insert(key(&self.old, sect), (sect, 0));
+            }
+        }
+        for sect in 0..self.new.spans.len() {
+            if self.new.kinds[sect] == Kind::Export
+                && !self.new.spans[sect].is_empty()
+                && let Some(&o) = olds.get(&key(&self.new, sect))
+            {
+                self.pair(o, (sect, 0));
+            }
+        }
+    }
+}
+
+/// Compares `old` (pre) with `new` (post).
+pub fn diff(old: Analysis, new: Analysis) -> Diff {
+    let mut d = Diff::new(old, new);
+    d.match_globals();
+    d.match_strings();
+    d.match_locals();
+    d.match_labels();
+    d.match_tables();
+    d.match_exports();
+    loop {
+        let mut changed = d.compare_round();
+        changed |= d.nonzero_offsets();
+        changed |= d.mark_new();
+        if !changed {
+            break;
+        }
+    }
+    d
+}
+
+#[cfg(test)]
+mod tests {
+    use super::stem;
+
+    #[test]
+    fn stems_drop_numeric_suffixes() {
+        assert_eq!(stem("foo.isra.0"), "foo.isra");
+        assert_eq!(stem("foo.constprop.12"), "foo.constprop");
+        assert_eq!(stem("count.3"), "count");
+        assert_eq!(stem("C.1.2345"), "C");
+        assert_eq!(stem("foo.cold"), "foo.cold");
+        assert_eq!(stem("foo"), "foo");
+        assert_eq!(stem(".5"), ".5");
+    }
+}
