@@ -57,6 +57,8 @@ pub struct Refusal {
     pub section: String,
     /// Why it differs.
     pub reason: Reason,
+    /// The post span.
+    pub span: SpanId,
 }
 
 /// The result of comparing pre and post.
@@ -608,18 +610,25 @@ impl Diff {
                 true
             }
             Kind::Data => {
+                // Writable data keeps its running instance: the change cannot
+                // take effect by replacing code. It is reported as refused (the
+                // caller decides whether that is fatal) and the pair stays
+                // matched, so new code goes on using the running instance.
+                if self.refused.iter().any(|r| r.span == n) {
+                    return false;
+                }
                 let sp = &self.new.spans[n.0][n.1];
                 let symbol = sp
                     .symbol
-                    .map(|s| self.new.obj.symbols[s].name.clone())
-                    .filter(|s| !s.is_empty());
+                    .filter(|&s| is_named(&self.new.obj.symbols[s]))
+                    .map(|s| self.new.obj.symbols[s].name.clone());
                 self.refused.push(Refusal {
                     symbol: symbol.unwrap_or_else(|| sp.label.clone()),
                     section: self.new.obj.sections[n.0].name.clone(),
                     reason,
+                    span: n,
                 });
-                self.unpair(n);
-                true
+                false
             }
             Kind::Special => {
                 // A changed table entry: the code it describes changes too.

@@ -16,6 +16,7 @@ pub mod log;
 pub mod meta;
 pub mod metaread;
 pub mod protocol;
+pub mod report;
 pub mod span;
 pub mod sysmap;
 pub mod transform;

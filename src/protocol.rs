@@ -119,11 +119,52 @@ pub fn diff(arg: &str) -> Result<()> {
         fsutil::remove_if_exists(&f.pre())?;
         return empty_diff(&f);
     }
-    bail!(
-        "{}: differs from {}, and keep-new-code (the differencing engine) is not implemented yet",
-        f.obj.display(),
-        f.pre().display()
-    )
+    let pre = load_object(&f.pre())?;
+    let post = load_object(&f.obj)?;
+    let map = SystemMap::from_env()?;
+    let kid = std::env::var("KSPLICE_KID").unwrap_or_else(|_| "unknown".to_string());
+    let obj_name = f.obj.to_string_lossy().into_owned();
+    let pre_name = f.pre().to_string_lossy().into_owned();
+    let nc = transform::keep_new_code(pre.clone(), &pre_name, post, &obj_name, &kid, &map)
+        .map_err(|e| anyhow!("{obj_name}: {e}"))?;
+    fsutil::write_atomic(&f.report(), nc.report.json().as_bytes())?;
+    if log::level() >= 1 {
+        print!("{}", nc.report.text());
+    }
+    if let Some(first) = nc.report.refused.first() {
+        if allow_data_change() {
+            for e in &nc.report.refused {
+                eprintln!(
+                    "ksplice-obj: {obj_name}: warning: ignoring change to writable data {} in section {} ({})",
+                    e.name,
+                    e.section,
+                    e.reason.as_deref().unwrap_or("changed")
+                );
+            }
+        } else {
+            bail!(
+                "{obj_name}: refusing to change writable data {} in section {} ({}): the running kernel's data cannot be re-initialised by replacing code (KSPLICE_ALLOW_DATA_CHANGE=1 ignores the change)",
+                first.name,
+                first.section,
+                first.reason.as_deref().unwrap_or("changed")
+            );
+        }
+    }
+    let Some(new_code) = nc.object else {
+        // Only noise differs; the pre object stays for revert.
+        return empty_diff(&f);
+    };
+    write_object(&f.new_code(), &new_code)?;
+    let old =
+        transform::keep_old_code(pre, &pre_name, &map).map_err(|e| anyhow!("{pre_name}: {e}"))?;
+    write_object(&f.old_code(), &old)?;
+    fsutil::write_atomic(&f.marker(), b"1\n")
+}
+
+/// `KSPLICE_ALLOW_DATA_CHANGE=1`: changes to writable data are ignored with a
+/// warning instead of refused.
+pub fn allow_data_change() -> bool {
+    std::env::var("KSPLICE_ALLOW_DATA_CHANGE").is_ok_and(|v| v == "1")
 }
 
 /// keep-old-code of `src` into `out`.

@@ -10,6 +10,7 @@
 //! * rmsyms does the same for the symbols the core itself extracts.
 
 use crate::classify::{self, Kind};
+use crate::diff::Diff;
 use crate::elf::howto::{self, Howto};
 use crate::elf::{Object, Reloc, Section, SymSection, Symbol};
 use crate::error::{ObjError, ObjResult};
@@ -209,6 +210,8 @@ fn filter_tables(a: &mut Analysis) -> bool {
 /// Builds an output object from the kept spans of an analysis.
 struct Emit<'a> {
     a: &'a Analysis,
+    /// For new code: the comparison with pre, whose labels matched spans take.
+    diff: Option<&'a Diff>,
     map: &'a SystemMap,
     out: Object,
     meta: Meta,
@@ -220,6 +223,7 @@ impl<'a> Emit<'a> {
     fn new(a: &'a Analysis, map: &'a SystemMap) -> Emit<'a> {
         Emit {
             a,
+            diff: None,
             map,
             out: Object {
                 e_flags: a.obj.e_flags,
@@ -275,6 +279,16 @@ impl<'a> Emit<'a> {
 
     /// Copies kept symbols; defined globals become local.
     fn copy_symbols(&mut self, drop_kind: Option<Kind>) {
+        self.copy_symbols_keeping(drop_kind, |_, _| false);
+    }
+
+    /// Copies kept symbols; defined globals become local unless `stays_global`
+    /// says otherwise for their (section, value).
+    fn copy_symbols_keeping(
+        &mut self,
+        drop_kind: Option<Kind>,
+        stays_global: impl Fn(usize, u64) -> bool,
+    ) {
         let a = self.a;
         for (i, s) in a.obj.symbols.iter().enumerate() {
             let (section, value) = match s.section {
@@ -300,7 +314,9 @@ impl<'a> Emit<'a> {
                 value,
                 ..s.clone()
             };
-            if ns.is_global() {
+            if ns.is_global()
+                && !matches!(s.section, SymSection::Section(k) if stays_global(k, s.value))
+            {
                 ns.bind = elf::STB_LOCAL;
             }
             self.sym_map.insert(i, self.out.symbols.len());
@@ -338,6 +354,28 @@ impl<'a> Emit<'a> {
         {
             // A section-relative target outside any span: name the symbol.
             span = None;
+        }
+        // New code refers to a matched span by the label it had in pre.
+        if let (Some(d), Some(t)) = (self.diff, span)
+            && let Some(o) = d.matched_old(t)
+        {
+            let old = &d.old.spans[o.0][o.1];
+            let name = old
+                .symbol
+                .filter(|&c| crate::span::is_named(&d.old.obj.symbols[c]))
+                .map(|c| d.old.obj.symbols[c].name.clone());
+            let rebase = s.value as i64 - a.spans[t.0][t.1].start as i64;
+            let map = self.map;
+            let old_a = &d.old;
+            let old_sym = old.symbol;
+            let off = self
+                .meta
+                .symbol(&mut self.out, &old.label, name.as_deref(), || {
+                    old_sym
+                        .map(|c| candidates(old_a, c, map))
+                        .unwrap_or_default()
+                });
+            return (SymRef::Record(off), rebase);
         }
         let (label, rebase) = match span {
             Some((ts, tk)) if a.spans[ts][tk].start != 0 => {
@@ -789,4 +827,441 @@ fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
         return None;
     }
     hay.windows(needle.len()).position(|w| w == needle)
+}
+
+/// What keep-new-code produced for one object.
+#[derive(Debug)]
+pub struct NewCode {
+    /// The new code, or None when nothing but noise differs.
+    pub object: Option<Object>,
+    /// What changed and why.
+    pub report: crate::report::Report,
+}
+
+/// Size of the jump written over a replaced function (`jmp rel32`).
+pub const TRAMPOLINE_SIZE: u64 = 5;
+
+/// keep-new-code: compares pre and post and keeps only what really changed.
+pub fn keep_new_code(
+    pre: Object,
+    pre_path: &str,
+    post: Object,
+    post_path: &str,
+    kid: &str,
+    map: &SystemMap,
+) -> ObjResult<NewCode> {
+    let opts = Options { split_tables: true };
+    let old = Analysis::new(pre, pre_path, opts)?;
+    let new = Analysis::new(post, post_path, opts)?;
+    let mut d = crate::diff::diff(old, new);
+    let report = crate::report::Report::from_diff(&d, &crate::span::label_file(post_path));
+    for sect in 0..d.new.spans.len() {
+        let call = d.new.kinds[sect] == Kind::KspliceCall;
+        for k in 0..d.new.spans[sect].len() {
+            let f = d.flags[sect][k];
+            d.new.spans[sect][k].keep = f.new || f.patch || f.datapatch || call;
+        }
+    }
+    while filter_tables(&mut d.new) | keep_table_others(&mut d.new) {}
+    d.new.compute_shifts();
+    if !report.has_changes() {
+        return Ok(NewCode {
+            object: None,
+            report,
+        });
+    }
+    let object = Emit::new(&d.new, map).with_diff(&d).new_code(kid)?;
+    Ok(NewCode {
+        object: Some(object),
+        report,
+    })
+}
+
+/// Keeps the pieces of a table's "other" section (alternative replacement
+/// code) that kept entries point to.
+fn keep_table_others(a: &mut Analysis) -> bool {
+    let mut changed = false;
+    for t in classify::TABLES {
+        let (Some(off), Some(_)) = (t.other_offset, t.other_sect) else {
+            continue;
+        };
+        let Some(sect) = a.obj.section_by_name(t.name) else {
+            continue;
+        };
+        let mut targets = Vec::new();
+        for sp in a.spans[sect].iter().filter(|s| s.keep) {
+            if let Some(r) = a.reloc_at(sect, sp.start + off)
+                && let Some(tid) = a.reloc_target_span(sect, r)
+            {
+                targets.push(tid);
+            }
+        }
+        for (ts, tk) in targets {
+            if !a.spans[ts][tk].keep {
+                a.spans[ts][tk].keep = true;
+                changed = true;
+            }
+        }
+    }
+    changed
+}
+
+impl<'a> Emit<'a> {
+    fn with_diff(mut self, d: &'a Diff) -> Emit<'a> {
+        self.diff = Some(d);
+        self
+    }
+
+    /// The label a post span is known by: its pre counterpart's when matched.
+    fn post_label(&self, id: crate::diff::SpanId) -> String {
+        match self.diff.and_then(|d| d.matched_old(id).map(|o| (d, o))) {
+            Some((d, o)) => d.old.spans[o.0][o.1].label.clone(),
+            None => self.a.spans[id.0][id.1].label.clone(),
+        }
+    }
+
+    /// A `ksplice_patch` record in `.ksplice_patches<for_name>` whose oldaddr
+    /// is `label+addend` in the running kernel. Returns its offset and section.
+    fn patch_record(
+        &mut self,
+        for_name: &str,
+        label: &str,
+        addend: i64,
+        kind: meta::PatchType,
+    ) -> (usize, u64) {
+        let psect = self
+            .meta
+            .section(&mut self.out, &format!(".ksplice_patches{for_name}"));
+        let off = Meta::grow(&mut self.out, psect, meta::PATCH_SIZE, 8);
+        self.out.sections[psect].write_uint(off, 8, meta::CANARY);
+        let ksym = self.meta.symbol(&mut self.out, label, None, Vec::new);
+        let h = howto::howto(elf::R_X86_64_64).expect("R_X86_64_64 has a howto");
+        let hoff = self
+            .meta
+            .howto(&mut self.out, HowtoType::Reloc, Some(h), h.size);
+        self.meta.reloc(
+            &mut self.out,
+            for_name,
+            (psect, off),
+            SymRef::Record(ksym),
+            hoff,
+            0,
+            addend,
+        );
+        self.out.sections[psect].write_uint(off + 16, 4, kind as u64);
+        (psect, off)
+    }
+
+    /// Patch storage: a saved-bytes buffer of `size`, and a contents buffer
+    /// holding `contents` (or zeros) unless `contents_at` points elsewhere.
+    fn patch_storage(
+        &mut self,
+        rec: (usize, u64),
+        size: u64,
+        contents: Option<&[u8]>,
+        contents_at: Option<(usize, u64)>,
+    ) {
+        let (psect, off) = rec;
+        let data = self.meta.section(&mut self.out, ".ksplice_patch_data");
+        let saved = Meta::grow(&mut self.out, data, size, 1);
+        self.meta
+            .ptr_to_section(&mut self.out, psect, off + 40, data, saved as i64);
+        match contents_at {
+            Some((s, at)) => self
+                .meta
+                .ptr_to_section(&mut self.out, psect, off + 24, s, at as i64),
+            None => {
+                let c = Meta::grow(&mut self.out, data, size, 1);
+                if let Some(bytes) = contents {
+                    let d = &mut self.out.sections[data].data;
+                    d[c as usize..c as usize + bytes.len()].copy_from_slice(bytes);
+                }
+                self.meta
+                    .ptr_to_section(&mut self.out, psect, off + 24, data, c as i64);
+            }
+        }
+        self.out.sections[psect].write_uint(off + 20, 4, size);
+    }
+
+    /// Jumps from every entry point of the pre function to the post one.
+    fn text_patches(&mut self, n: crate::diff::SpanId) -> ObjResult<()> {
+        let a = self.a;
+        let Some(d) = self.diff else { return Ok(()) };
+        let Some(o) = d.matched_old(n) else {
+            return Ok(());
+        };
+        let (osp, nsp) = (&d.old.spans[o.0][o.1], &a.spans[n.0][n.1]);
+        let mut entries: Vec<(u64, String, Option<String>)> = d
+            .old
+            .symbols_in(o.0)
+            .iter()
+            .map(|&i| &d.old.obj.symbols[i])
+            .filter(|s| {
+                s.is_global() && s.value >= osp.start && s.value < osp.start + osp.size.max(1)
+            })
+            .map(|s| (s.value - osp.start, s.name.clone(), Some(s.name.clone())))
+            .collect();
+        if !entries.iter().any(|e| e.0 == 0) {
+            entries.push((0, osp.label.clone(), None));
+        }
+        entries.sort();
+        let name = a.obj.sections[n.0].name.clone();
+        let osect = self.sect_map[n.0]
+            .ok_or_else(|| ObjError::Corrupt(format!("patched {name} not kept")))?;
+        let out_start = (nsp.start as i64 + nsp.shift) as u64;
+        let mut prev: Option<u64> = None;
+        for (off, label, sym_name) in entries {
+            let new_sym = sym_name.as_ref().and_then(|nm| {
+                a.symbols_in(n.0)
+                    .iter()
+                    .map(|&i| &a.obj.symbols[i])
+                    .find(|s| s.is_global() && &s.name == nm)
+            });
+            if sym_name.is_some() && new_sym.is_none() && off != 0 {
+                self.deleted_patch(&name, &label, sym_name.as_deref().unwrap_or(&label));
+                continue;
+            }
+            if prev == Some(off) {
+                continue;
+            }
+            if let Some(p) = prev
+                && p + TRAMPOLINE_SIZE > off
+            {
+                return Err(ObjError::Unsupported(format!(
+                    "entry points of {} at {p:#x} and {off:#x} are closer than a jump",
+                    osp.label
+                )));
+            }
+            prev = Some(off);
+            let target = new_sym.map_or(0, |s| s.value.saturating_sub(nsp.start));
+            let rec = self.patch_record(&name, &label, 0, meta::PatchType::Text);
+            self.meta.ptr_to_section(
+                &mut self.out,
+                rec.0,
+                rec.1 + 8,
+                osect,
+                (out_start + target) as i64,
+            );
+            self.patch_storage(rec, TRAMPOLINE_SIZE, None, None);
+        }
+        if prev.is_some_and(|p| p + TRAMPOLINE_SIZE > osp.size) {
+            return Err(ObjError::Unsupported(format!(
+                "function {} cannot be replaced: it is {} bytes long, shorter than the {TRAMPOLINE_SIZE}-byte jump that would replace it",
+                osp.label, osp.size
+            )));
+        }
+        Ok(())
+    }
+
+    /// A replaced function that no longer exists: its callers get no target.
+    fn deleted_patch(&mut self, for_name: &str, label: &str, name: &str) {
+        let rec = self.patch_record(for_name, label, 0, meta::PatchType::Text);
+        let u = self.meta.undefined_symbol(&mut self.out, name);
+        Meta::ptr(&mut self.out, rec.0, rec.1 + 8, u, 0);
+        self.patch_storage(rec, TRAMPOLINE_SIZE, None, None);
+    }
+
+    /// In-place replacement of read-only data by its new contents.
+    fn data_patch(&mut self, n: crate::diff::SpanId) {
+        let a = self.a;
+        let label = self.post_label(n);
+        let sp = &a.spans[n.0][n.1];
+        let Some(osect) = self.sect_map[n.0] else {
+            return;
+        };
+        let at = (sp.start as i64 + sp.shift) as u64;
+        let name = a.obj.sections[n.0].name.clone();
+        let rec = self.patch_record(&name, &label, 0, meta::PatchType::Data);
+        self.meta
+            .ptr_to_section(&mut self.out, rec.0, rec.1 + 8, osect, at as i64);
+        self.patch_storage(rec, sp.contents_size, None, Some((osect, at)));
+    }
+
+    /// BUG/WARN entries whose line changed: their non-relocated bytes rewritten.
+    fn bugline_patches(&mut self) {
+        let a = self.a;
+        let Some(sect) = a.obj.section_by_name("__bug_table") else {
+            return;
+        };
+        let Some(d) = self.diff else { return };
+        for k in 0..a.spans[sect].len() {
+            if !d.flag((sect, k)).bugpatch {
+                continue;
+            }
+            let sp = &a.spans[sect][k];
+            let label = self.post_label((sect, k));
+            let for_name = a
+                .reloc_at(sect, sp.start)
+                .and_then(|r| match a.obj.symbols[r.sym].section {
+                    SymSection::Section(t) => Some(a.obj.sections[t].name.clone()),
+                    _ => None,
+                })
+                .unwrap_or_else(|| "__bug_table".to_string());
+            let mut run_start: Option<u64> = None;
+            for off in 0..=sp.contents_size {
+                let inside = off < sp.contents_size && !a.part_of_reloc(sect, sp.start + off);
+                match (inside, run_start) {
+                    (true, None) => run_start = Some(off),
+                    (false, Some(s)) => {
+                        let bytes = a.obj.sections[sect].data
+                            [(sp.start + s) as usize..(sp.start + off) as usize]
+                            .to_vec();
+                        let rec =
+                            self.patch_record(&for_name, &label, s as i64, meta::PatchType::Data);
+                        self.patch_storage(rec, off - s, Some(&bytes), None);
+                        run_start = None;
+                    }
+                    _ => {}
+                }
+            }
+        }
+    }
+
+    /// Export records for exports added and removed.
+    fn export_patches(&mut self, kid: &str) {
+        let a = self.a;
+        let Some(d) = self.diff else { return };
+        let mut records: Vec<(String, String)> = Vec::new();
+        for sect in 0..a.spans.len() {
+            if a.kinds[sect] == Kind::Export
+                && a.spans[sect].first().is_some_and(|_| d.flag((sect, 0)).new)
+            {
+                let name = &a.obj.sections[sect].name;
+                let sym = name.rsplit('+').next().unwrap_or(name);
+                records.push((format!("{name}:DISABLED_{sym}_{kid}"), sym.to_string()));
+            }
+        }
+        for (sect, k) in d.deleted(Kind::Export) {
+            let _ = k;
+            let name = &d.old.obj.sections[sect].name;
+            let sym = name.rsplit('+').next().unwrap_or(name);
+            records.push((format!("{name}:{sym}"), format!("DISABLED_{sym}_{kid}")));
+        }
+        for (label, newname) in records {
+            let rec = self.patch_record("", &label, 0, meta::PatchType::Export);
+            let data = self.meta.section(&mut self.out, ".ksplice_patch_data");
+            let saved = Meta::grow(&mut self.out, data, 8, 8);
+            self.meta
+                .ptr_to_section(&mut self.out, rec.0, rec.1 + 40, data, saved as i64);
+            let c = Meta::grow(&mut self.out, data, 8, 8);
+            self.meta.string_ptr(&mut self.out, data, c, &newname);
+            self.meta
+                .ptr_to_section(&mut self.out, rec.0, rec.1 + 24, data, c as i64);
+            self.out.sections[rec.0].write_uint(rec.1 + 20, 4, 8);
+        }
+    }
+
+    /// Whether relocation `r` of kept span `(sect, span)` stays an ELF
+    /// relocation in new code (else it becomes a ksplice relocation).
+    fn new_code_keeps_elf(&self, sect: usize, span_start: u64, r: &Reloc) -> bool {
+        let a = self.a;
+        let Some(d) = self.diff else { return true };
+        let s = &a.obj.symbols[r.sym];
+        if matches!(
+            a.kinds[sect],
+            Kind::KspliceCall | Kind::Ksplice | Kind::Special
+        ) {
+            return true;
+        }
+        if s.section.is_const() {
+            return true;
+        }
+        if let Some(t) = classify::table(&a.obj.sections[sect].name) {
+            let rel = (r.offset - span_start) % t.entry_size;
+            if t.addr_offset == Some(rel) || t.other_offset == Some(rel) {
+                return true;
+            }
+        }
+        let Some(tid) = a.reloc_target_span(sect, r) else {
+            return true;
+        };
+        if d.flag(tid).new {
+            return true;
+        }
+        let Some((_, off)) = a.reloc_target(sect, r) else {
+            return true;
+        };
+        let off = if s.is_section() {
+            off
+        } else {
+            off.wrapping_add(a.target_offset(sect, r) as u64)
+        };
+        a.kinds[tid.0] == Kind::Text && off != a.spans[tid.0][tid.1].start
+    }
+
+    fn new_code(mut self, kid: &str) -> ObjResult<Object> {
+        let a = self.a;
+        let d = self
+            .diff
+            .ok_or_else(|| ObjError::Corrupt("new code without a comparison".into()))?;
+        self.copy_sections(|_, _| None);
+        self.copy_symbols_keeping(None, |sect, value| {
+            a.find_span(sect, value)
+                .is_some_and(|k| d.flag((sect, k)).new)
+        });
+        for sect in 0..a.spans.len() {
+            let Some(osect) = self.sect_map[sect] else {
+                continue;
+            };
+            let flags = matchable(a, sect);
+            for k in 0..a.spans[sect].len() {
+                let sp = &a.spans[sect][k];
+                let f = d.flag((sect, k));
+                if !sp.keep || !(f.new || f.patch || f.datapatch) {
+                    continue;
+                }
+                if let Some(flags) = flags.filter(|_| sp.size > 0) {
+                    let label = format!("(post){}", self.post_label((sect, k)));
+                    let ksym = self.meta.symbol(&mut self.out, &label, None, Vec::new);
+                    let at = (sp.start as i64 + sp.shift) as u64;
+                    let name = a.obj.sections[sect].name.clone();
+                    self.meta
+                        .ksection(&mut self.out, &name, ksym, (osect, at), sp.size, flags);
+                }
+                if f.patch {
+                    self.text_patches((sect, k))?;
+                }
+                if f.datapatch {
+                    self.data_patch((sect, k));
+                }
+            }
+        }
+        self.bugline_patches();
+        for (sect, k) in d.deleted(Kind::Text) {
+            let sp = &d.old.spans[sect][k];
+            let name = sp
+                .symbol
+                .map(|s| d.old.obj.symbols[s].name.clone())
+                .filter(|n| !n.is_empty())
+                .unwrap_or_else(|| sp.label.clone());
+            let (label, secname) = (sp.label.clone(), d.old.obj.sections[sect].name.clone());
+            self.deleted_patch(&secname, &label, &name);
+        }
+        self.export_patches(kid);
+        for sect in 0..a.obj.sections.len() {
+            if self.sect_map[sect].is_none() {
+                continue;
+            }
+            for sp in a.spans[sect].iter().filter(|s| s.keep) {
+                for r in a.relocs_in(sect, sp.start, sp.size) {
+                    let s = &a.obj.symbols[r.sym];
+                    let loader = s.is_undefined() && LOADER_SYMBOLS.contains(&s.name.as_str());
+                    let target_kept = a
+                        .reloc_target_span(sect, r)
+                        .is_some_and(|(ts, tk)| a.spans[ts][tk].keep);
+                    if loader
+                        || (self.new_code_keeps_elf(sect, sp.start, r)
+                            && (s.section.is_const() || target_kept))
+                    {
+                        self.elf_reloc(sect, r);
+                    } else {
+                        let h = howto::howto(r.r_type).map_err(|_| unsupported_at(a, sect, r))?;
+                        self.ksplice_reloc(sect, r, h)?;
+                    }
+                }
+            }
+        }
+        self.out.sort_relocs();
+        Ok(self.out)
+    }
 }

@@ -123,7 +123,7 @@ fn diff_missing_pre_reports_new_object() {
 }
 
 #[test]
-fn diff_differing_is_not_implemented_and_leaves_no_marker() {
+fn diff_differing_writes_new_and_old_code_then_marker() {
     let d = TestDir::new("diff_differing");
     a_object(&d, "a.o", "a");
     a_object(&d, "pre.o", "a_old");
@@ -133,31 +133,44 @@ fn diff_differing_is_not_implemented_and_leaves_no_marker() {
     d.write("a.o.KSPLICE_pre", &pre);
 
     let r = d.run(&["diff", "a.o.KSPLICE"], &[]);
-    r.assert_fail("diff a.o.KSPLICE (differing)");
-    assert!(
-        r.stderr.to_lowercase().contains("not implemented"),
-        "expected 'not implemented'\n{}",
-        r.describe()
+    r.assert_ok("diff a.o.KSPLICE (differing)");
+    assert_eq!(
+        d.read("a.o.KSPLICE"),
+        b"1\n",
+        "changed object: marker \"1\""
     );
-    assert!(!d.exists("a.o.KSPLICE"), "no marker may be written");
+    for out in [
+        "a.o.KSPLICE_new_code",
+        "a.o.KSPLICE_old_code",
+        "a.o.KSPLICE_report.json",
+    ] {
+        assert!(d.exists(out), "{out} written\n{}", r.describe());
+    }
     assert_same_bytes(&d.read("a.o"), &obj, "object must be untouched");
-    assert_same_bytes(&d.read("a.o.KSPLICE_pre"), &pre, "_pre must be untouched");
+    assert_same_bytes(
+        &d.read("a.o.KSPLICE_pre"),
+        &pre,
+        "_pre must stay (revert needs it)",
+    );
 }
 
 #[test]
-fn diff_differing_removes_existing_marker() {
+fn failed_diff_removes_existing_marker() {
     let d = TestDir::new("diff_differing_prev");
     a_object(&d, "a.o", "a");
     a_object(&d, "pre.o", "a_old");
     let pre = d.read("pre.o");
     d.write("a.o.KSPLICE_pre", &pre);
+    // A post object the engine cannot read makes the diff fail.
+    let obj = d.read("a.o");
+    d.write("a.o", &obj[..100]);
     for previous in [&b""[..], &b"1\n"[..]] {
         d.write("a.o.KSPLICE", previous);
         let r = d.run(&["diff", "a.o.KSPLICE"], &[]);
-        r.assert_fail("diff a.o.KSPLICE (differing, marker existed)");
+        r.assert_fail("diff a.o.KSPLICE (unreadable post, marker existed)");
         assert!(
-            r.stderr.to_lowercase().contains("not implemented"),
-            "expected 'not implemented'\n{}",
+            r.stderr.contains("a.o") && r.stderr.to_lowercase().contains("truncated"),
+            "expected the file and the cause\n{}",
             r.describe()
         );
         assert!(

@@ -1,5 +1,6 @@
 //! Bounded fuzzing of the object engine: mutated real objects go through
-//! parsing, every transform and serialisation, which must never panic.
+//! parsing, every transform (keep-new-code on mutated pre/post pairs too)
+//! and serialisation, which must never panic.
 //!
 //! `KSPLICE_FUZZ_ITERS` sets the number of mutants (default 1500); a panic
 //! reports the seed so the case can be replayed with `KSPLICE_FUZZ_SEED`.
@@ -72,9 +73,20 @@ fn mutate(base: &[u8], rng: &mut XorShift) -> Vec<u8> {
     d
 }
 
-fn exercise(data: &[u8]) {
+fn exercise(data: &[u8], base: &[u8]) {
     let Ok(obj) = Object::parse(data) else { return };
     let map = SystemMap::parse("ffffffff81000000 T printk\n");
+    // keep-new-code on mutated pairs, both ways round.
+    if let Ok(b) = Object::parse(base) {
+        for (pre, post) in [(b.clone(), obj.clone()), (obj.clone(), b), (obj.clone(), obj.clone())] {
+            if let Ok(nc) = transform::keep_new_code(pre, "f.o.KSPLICE_pre", post, "f.o", "fuzz", &map) {
+                let _ = nc.report.json();
+                if let Some(o) = nc.object {
+                    let _ = o.to_bytes();
+                }
+            }
+        }
+    }
     if let Ok(o) = transform::keep_old_code(obj.clone(), "f.o", &map) {
         let _ = o.to_bytes();
         if let Ok(f) = transform::finalize(o, "f.o.KSPLICE_old_code", "vmlinux", &map) {
@@ -114,7 +126,7 @@ fn mutated_objects_never_panic() {
         if Object::parse(&m).is_ok() {
             parsed += 1;
         }
-        let res = panic::catch_unwind(|| exercise(&m));
+        let res = panic::catch_unwind(|| exercise(&m, base));
         if res.is_err() {
             let _ = panic::take_hook();
             let path = dir.join(format!("crash-{seed}.o"));

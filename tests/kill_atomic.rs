@@ -50,7 +50,7 @@ enum Op {
     Snap,
     /// diff sd.o.KSPLICE with an identical _pre
     DiffIdentical,
-    /// diff dd.o.KSPLICE with a differing _pre (fails: not implemented)
+    /// diff dd.o.KSPLICE with a differing _pre (new and old code, report, then the marker)
     DiffDiffering,
     /// combine cmb.o.KSPLICE in1.o.KSPLICE_old_code in2.o.KSPLICE_old_code
     Combine,
@@ -81,7 +81,7 @@ impl Op {
     }
 
     fn expect_success(self) -> bool {
-        self != Op::DiffDiffering
+        true
     }
 }
 
@@ -105,6 +105,9 @@ const KNOWN: &[&str] = &[
     "sd.o.KSPLICE_new_code",
     "dd.o.KSPLICE",
     "dd.o.KSPLICE_pre",
+    "dd.o.KSPLICE_new_code",
+    "dd.o.KSPLICE_old_code",
+    "dd.o.KSPLICE_report.json",
     "cmb.o.KSPLICE",
     "cmb.o.KSPLICE_old_code",
     "cmb.o.KSPLICE_new_code",
@@ -117,6 +120,7 @@ struct Refs {
     cmb_marker: Vec<u8>,
     cmb_old: Vec<u8>,
     cmb_new: Option<Vec<u8>>,
+    dd_outputs: Vec<(&'static str, Vec<u8>)>,
 }
 
 fn spawn(d: &TestDir, op: Op, cfg: &str) -> Child {
@@ -303,6 +307,14 @@ fn check(d: &TestDir, op: Op, refs: &Refs, completed: Option<ExitStatus>, ctx: &
         show(&v),
         refs.cmb_old.len()
     );
+    for (f, want) in &refs.dd_outputs {
+        let v = read_opt(d, f);
+        assert!(
+            v.is_none() || v.as_ref() == Some(want),
+            "{ctx}: {f} is {} (expected absent or the complete reference)",
+            show(&v)
+        );
+    }
     let v = read_opt(d, "cmb.o.KSPLICE_new_code");
     assert!(
         v.is_none() || v == refs.cmb_new,
@@ -331,7 +343,10 @@ fn check(d: &TestDir, op: Op, refs: &Refs, completed: Option<ExitStatus>, ctx: &
                 assert!(read_opt(d, "sd.o.KSPLICE_pre").is_none(), "{ctx}");
             }
             Op::DiffDiffering => {
-                assert!(read_opt(d, "dd.o.KSPLICE").is_none(), "{ctx}: marker left");
+                assert_eq!(read_opt(d, "dd.o.KSPLICE"), Some(b"1\n".to_vec()), "{ctx}");
+                for (f, _) in &refs.dd_outputs {
+                    assert!(read_opt(d, f).is_some(), "{ctx}: {f} missing");
+                }
             }
             Op::Combine => {
                 assert_eq!(read_opt(d, "cmb.o.KSPLICE"), Some(refs.cmb_marker.clone()));
@@ -405,7 +420,21 @@ fn sigkill_never_leaves_partial_outputs() {
     assert_eq!(cmb_marker, b"1\n");
     let cmb_old = d.read("cmb.o.KSPLICE_old_code");
     let cmb_new = read_opt(&d, "cmb.o.KSPLICE_new_code");
+    let (st, _) = timed_run(&d, Op::DiffDiffering, &cfg);
+    assert!(
+        st.success(),
+        "uninterrupted diff of a changed object failed: {st:?}"
+    );
+    let dd_outputs = [
+        "dd.o.KSPLICE_new_code",
+        "dd.o.KSPLICE_old_code",
+        "dd.o.KSPLICE_report.json",
+    ]
+    .into_iter()
+    .map(|f| (f, d.read(f)))
+    .collect();
     let refs = Refs {
+        dd_outputs,
         big,
         alt,
         old_code,

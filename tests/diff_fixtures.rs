@@ -1,0 +1,589 @@
+//! The differencing engine on C fixtures: each `tests/fixtures/diff/NAME.c`
+//! is compiled without and with `-DPOST`, and keep-new-code must find
+//! exactly the expected changes.
+
+mod support;
+
+use ksplice::elf::Object;
+use ksplice::meta::PATCH_SIZE;
+use ksplice::metaread::Reader;
+use ksplice::report::Report;
+use ksplice::sysmap::SystemMap;
+use ksplice::transform::{self, NewCode};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use support::*;
+
+fn build(dir: &Path, case: &str, post: bool) -> PathBuf {
+    let src = fixture(&format!("diff/{case}.c"));
+    let out = dir.join(if post { "post.o" } else { "pre.o" });
+    let mut c = Command::new("gcc");
+    c.args(KFLAGS).arg("-c").arg(&src).arg("-o").arg(&out);
+    if post {
+        c.arg("-DPOST");
+    }
+    let o = c.output().unwrap();
+    assert!(
+        o.status.success(),
+        "{case}: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    out
+}
+
+fn load(p: &Path) -> Object {
+    Object::parse(&std::fs::read(p).unwrap()).unwrap()
+}
+
+/// Runs keep-new-code on a fixture; the object is named `a.o` in labels.
+fn run(case: &str) -> (NewCode, PathBuf) {
+    let dir = scratch(&format!("diff-{case}"));
+    let pre = build(&dir, case, false);
+    let post = build(&dir, case, true);
+    let nc = transform::keep_new_code(
+        load(&pre),
+        "a.o.KSPLICE_pre",
+        load(&post),
+        "a.o",
+        "test",
+        &SystemMap::default(),
+    )
+    .unwrap_or_else(|e| panic!("{case}: {e}"));
+    (nc, dir)
+}
+
+fn names(entries: &[ksplice::report::Entry]) -> Vec<String> {
+    let mut v: Vec<String> = entries.iter().map(|e| e.name.clone()).collect();
+    v.sort();
+    v
+}
+
+fn patch_records(obj: &Object) -> u64 {
+    obj.sections
+        .iter()
+        .filter(|s| s.name.starts_with(".ksplice_patches"))
+        .map(|s| s.size() / PATCH_SIZE)
+        .sum()
+}
+
+/// Expected outcome of one fixture.
+struct Expect {
+    patched: &'static [&'static str],
+    new: &'static [&'static str],
+    deleted: &'static [&'static str],
+    patches: u64,
+}
+
+fn check(case: &str, e: Expect) -> (Report, Option<Object>) {
+    let (nc, dir) = run(case);
+    let r = &nc.report;
+    assert!(r.refused.is_empty(), "{case}: refused {:?}", r.refused);
+    assert_eq!(names(&r.patched_functions), e.patched, "{case}: patched");
+    assert_eq!(names(&r.new_functions), e.new, "{case}: new");
+    assert_eq!(names(&r.deleted_functions), e.deleted, "{case}: deleted");
+    match &nc.object {
+        Some(obj) => {
+            assert_eq!(
+                patch_records(obj),
+                e.patches,
+                "{case}: ksplice_patch records"
+            );
+            let path = dir.join("a.o.KSPLICE_new_code");
+            std::fs::write(&path, obj.to_bytes().unwrap()).unwrap();
+            assert_binutils_accept(&path);
+        }
+        None => assert_eq!(e.patches, 0, "{case}: no new code"),
+    }
+    (nc.report, nc.object)
+}
+
+#[test]
+fn changed_constant_patches_one_function() {
+    check(
+        "changed_constant",
+        Expect {
+            patched: &["foo"],
+            new: &[],
+            deleted: &[],
+            patches: 1,
+        },
+    );
+}
+
+#[test]
+fn static_inline_change_patches_both_users() {
+    check(
+        "static_inline_two_users",
+        Expect {
+            patched: &["user_one", "user_two"],
+            new: &[],
+            deleted: &[],
+            patches: 2,
+        },
+    );
+}
+
+#[test]
+fn isra_clone_is_matched_by_stem() {
+    let (r, _) = check(
+        "isra_clone",
+        Expect {
+            patched: &["caller"],
+            new: &[],
+            deleted: &[],
+            patches: 1,
+        },
+    );
+    assert!(
+        r.new_functions.is_empty(),
+        "the unchanged .isra clone is not new"
+    );
+}
+
+#[test]
+fn constprop_clone_is_patched_under_its_own_name() {
+    check(
+        "constprop_clone",
+        Expect {
+            patched: &["report.constprop.0"],
+            new: &[],
+            deleted: &[],
+            patches: 1,
+        },
+    );
+}
+
+#[test]
+fn changed_string_literal_patches_its_user() {
+    check(
+        "string_changed",
+        Expect {
+            patched: &["hello"],
+            new: &[],
+            deleted: &[],
+            patches: 1,
+        },
+    );
+}
+
+#[test]
+fn moved_string_is_no_change() {
+    let (r, obj) = check(
+        "string_moved",
+        Expect {
+            patched: &[],
+            new: &[],
+            deleted: &[],
+            patches: 0,
+        },
+    );
+    assert!(!r.has_changes() && obj.is_none(), "{r:?}");
+}
+
+#[test]
+fn new_static_local_lives_in_new_code() {
+    let (r, obj) = check(
+        "new_static_local",
+        Expect {
+            patched: &["tick"],
+            new: &[],
+            deleted: &[],
+            patches: 1,
+        },
+    );
+    assert_eq!(r.new_data.len(), 1);
+    assert!(r.new_data[0].name.starts_with("count"));
+    let obj = obj.unwrap();
+    assert!(
+        obj.sections
+            .iter()
+            .any(|s| s.name.starts_with(".bss.count")),
+        "the new counter is in the new code"
+    );
+}
+
+#[test]
+fn existing_static_local_is_the_running_instance() {
+    let (r, obj) = check(
+        "existing_static_local",
+        Expect {
+            patched: &["tick"],
+            new: &[],
+            deleted: &[],
+            patches: 1,
+        },
+    );
+    assert!(r.new_data.is_empty());
+    let obj = obj.unwrap();
+    assert!(
+        !obj.sections.iter().any(|s| s.name.starts_with(".bss")),
+        "no copy of the static local"
+    );
+    let labels: Vec<String> = Reader::new(&obj)
+        .relocs()
+        .into_iter()
+        .filter_map(|k| k.symbol.map(|s| s.label))
+        .collect();
+    assert!(
+        labels.iter().any(|l| l.starts_with("calls<.text.tick>")),
+        "new code refers to the old instance by its label: {labels:?}"
+    );
+}
+
+#[test]
+fn writable_data_change_is_refused() {
+    let (nc, _) = run("writable_data_refused");
+    assert_eq!(names(&nc.report.refused), ["limit"]);
+    assert_eq!(nc.report.refused[0].section, ".data.limit");
+}
+
+#[test]
+fn writable_data_size_change_is_refused() {
+    let (nc, _) = run("bss_size_changed");
+    assert_eq!(names(&nc.report.refused), ["buffer"]);
+    assert_eq!(
+        nc.report.refused[0].reason.as_deref(),
+        Some("differing size")
+    );
+}
+
+#[test]
+fn retargeted_function_pointer_table_is_refused() {
+    let (nc, _) = run("global_data_pointer");
+    assert_eq!(names(&nc.report.refused), ["ops"]);
+}
+
+#[test]
+fn line_only_change_is_a_bug_line_patch() {
+    let (r, obj) = check(
+        "line_only",
+        Expect {
+            patched: &[],
+            new: &[],
+            deleted: &[],
+            patches: 1,
+        },
+    );
+    assert_eq!(r.bug_line_patches.len(), 1);
+    let obj = obj.unwrap();
+    // The patch rewrites the line field (offset 8 of the entry) of the running entry.
+    let patch = Reader::new(&obj)
+        .relocs()
+        .into_iter()
+        .find(|k| k.in_section.starts_with(".ksplice_relocs.text.checked"))
+        .unwrap();
+    assert_eq!(patch.target_addend, 8);
+    assert!(
+        patch
+            .symbol
+            .unwrap()
+            .label
+            .starts_with("__bug_table<target:checked")
+    );
+}
+
+#[test]
+fn deleted_function_is_recorded() {
+    check(
+        "deleted_function",
+        Expect {
+            patched: &["entry"],
+            new: &[],
+            deleted: &["legacy"],
+            patches: 2,
+        },
+    );
+}
+
+#[test]
+fn new_function_is_kept() {
+    let (_, obj) = check(
+        "new_function",
+        Expect {
+            patched: &["handle"],
+            new: &["validate.isra.0"],
+            deleted: &[],
+            patches: 1,
+        },
+    );
+    assert!(
+        obj.unwrap()
+            .sections
+            .iter()
+            .any(|s| s.name.starts_with(".text.validate"))
+    );
+}
+
+#[test]
+fn new_export_is_recorded() {
+    let (r, _) = check(
+        "new_export",
+        Expect {
+            patched: &[],
+            new: &[],
+            deleted: &[],
+            patches: 1,
+        },
+    );
+    assert_eq!(r.new_exports.len(), 1);
+    assert!(r.new_exports[0].section.ends_with("+baz"));
+}
+
+#[test]
+fn deleted_export_is_recorded() {
+    let (r, _) = check(
+        "deleted_export",
+        Expect {
+            patched: &[],
+            new: &[],
+            deleted: &[],
+            patches: 1,
+        },
+    );
+    assert_eq!(r.deleted_exports.len(), 1);
+}
+
+#[test]
+fn same_size_rodata_change_is_patched_in_place() {
+    let (r, _) = check(
+        "rodata_same_size",
+        Expect {
+            patched: &[],
+            new: &[],
+            deleted: &[],
+            patches: 1,
+        },
+    );
+    assert_eq!(names(&r.patched_data), ["table"]);
+}
+
+#[test]
+fn resized_rodata_is_new_and_its_users_patched() {
+    let (r, _) = check(
+        "rodata_new_size",
+        Expect {
+            patched: &["lookup"],
+            new: &[],
+            deleted: &[],
+            patches: 1,
+        },
+    );
+    assert_eq!(names(&r.new_data), ["table"]);
+}
+
+#[test]
+fn renumbered_symbols_are_no_change() {
+    let (r, _) = check(
+        "symbol_renumbering",
+        Expect {
+            patched: &[],
+            new: &[],
+            deleted: &[],
+            patches: 0,
+        },
+    );
+    assert_eq!(names(&r.new_data), ["added_first", "added_second"]);
+}
+
+#[test]
+fn cold_path_split_function() {
+    check(
+        "cold_split",
+        Expect {
+            patched: &["work"],
+            new: &[],
+            deleted: &[],
+            patches: 1,
+        },
+    );
+}
+
+#[test]
+fn changed_callee_leaves_caller_alone() {
+    check(
+        "caller_of_changed",
+        Expect {
+            patched: &["callee"],
+            new: &[],
+            deleted: &[],
+            patches: 1,
+        },
+    );
+}
+
+#[test]
+fn two_changed_functions_and_their_inliner() {
+    check(
+        "two_changes",
+        Expect {
+            patched: &["alpha", "beta", "gamma_"],
+            new: &[],
+            deleted: &[],
+            patches: 3,
+        },
+    );
+}
+
+#[test]
+fn too_small_function_is_refused_clearly() {
+    let dir = scratch("tiny");
+    let pre = build(&dir, "tiny_function", false);
+    let post = build(&dir, "tiny_function", true);
+    let e = transform::keep_new_code(
+        load(&pre),
+        "a.o.KSPLICE_pre",
+        load(&post),
+        "a.o",
+        "t",
+        &SystemMap::default(),
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(
+        e.contains("tiny") && e.contains("shorter than the 5-byte jump"),
+        "{e}"
+    );
+}
+
+fn all_cases() -> Vec<String> {
+    let mut v: Vec<String> = std::fs::read_dir(fixture("diff"))
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .filter_map(|e| {
+            e.file_name()
+                .to_str()
+                .and_then(|n| n.strip_suffix(".c"))
+                .map(String::from)
+        })
+        .collect();
+    v.sort();
+    v
+}
+
+#[test]
+fn fixture_suite_is_large_enough() {
+    assert!(all_cases().len() >= 20);
+}
+
+#[test]
+fn every_fixture_object_against_itself_is_no_change() {
+    for case in all_cases() {
+        let dir = scratch(&format!("self-{case}"));
+        for post in [false, true] {
+            let o = build(&dir, &case, post);
+            let nc = transform::keep_new_code(
+                load(&o),
+                "a.o.KSPLICE_pre",
+                load(&o),
+                "a.o",
+                "t",
+                &SystemMap::default(),
+            )
+            .unwrap();
+            assert!(
+                !nc.report.has_changes() && nc.object.is_none(),
+                "{case} (post={post}): {:?}",
+                nc.report
+            );
+            assert!(nc.report.refused.is_empty());
+        }
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+}
+
+#[test]
+fn compiling_twice_is_no_change() {
+    for case in all_cases() {
+        let a = scratch(&format!("twice-a-{case}"));
+        let b = scratch(&format!("twice-b-{case}"));
+        let (x, y) = (build(&a, &case, true), build(&b, &case, true));
+        let nc = transform::keep_new_code(
+            load(&x),
+            "a.o.KSPLICE_pre",
+            load(&y),
+            "a.o",
+            "t",
+            &SystemMap::default(),
+        )
+        .unwrap();
+        assert!(nc.object.is_none(), "{case}: {:?}", nc.report);
+    }
+}
+
+#[test]
+fn cli_refusal_names_symbol_and_section_and_can_be_overridden() {
+    let dir = scratch("cli-refuse");
+    let pre = build(&dir, "writable_data_refused", false);
+    let post = build(&dir, "writable_data_refused", true);
+    std::fs::copy(&pre, dir.join("a.o.KSPLICE_pre")).unwrap();
+    std::fs::copy(&post, dir.join("a.o")).unwrap();
+    let out = ksplice_obj(&dir, &["diff", "a.o.KSPLICE"], &[]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        err.contains("limit")
+            && err.contains(".data.limit")
+            && err.contains("KSPLICE_ALLOW_DATA_CHANGE"),
+        "{err}"
+    );
+    assert!(
+        !dir.join("a.o.KSPLICE").exists(),
+        "no marker after a refusal"
+    );
+    let report = std::fs::read_to_string(dir.join("a.o.KSPLICE_report.json")).unwrap();
+    assert!(
+        report.contains("\"refused\": [") && report.contains("\"name\": \"limit\""),
+        "{report}"
+    );
+    assert!(
+        dir.join("a.o.KSPLICE_pre").exists(),
+        "the pre object stays for revert"
+    );
+    let out = ksplice_obj(
+        &dir,
+        &["diff", "a.o.KSPLICE"],
+        &[("KSPLICE_ALLOW_DATA_CHANGE", "1")],
+    );
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{err}");
+    assert!(
+        err.contains("warning: ignoring change to writable data limit"),
+        "{err}"
+    );
+    // Nothing else changed: an empty marker, the data stays the running instance.
+    assert_eq!(std::fs::read(dir.join("a.o.KSPLICE")).unwrap(), b"");
+}
+
+#[test]
+fn cli_diff_writes_new_and_old_code_and_marker() {
+    let dir = scratch("cli-diff");
+    let pre = build(&dir, "changed_constant", false);
+    let post = build(&dir, "changed_constant", true);
+    std::fs::copy(&pre, dir.join("a.o.KSPLICE_pre")).unwrap();
+    std::fs::copy(&post, dir.join("a.o")).unwrap();
+    let out = ksplice_obj(&dir, &["diff", "a.o.KSPLICE"], &[("KSPLICE_VERBOSE", "1")]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("PATCH") && text.contains("foo"), "{text}");
+    assert_eq!(std::fs::read(dir.join("a.o.KSPLICE")).unwrap(), b"1\n");
+    for f in ["a.o.KSPLICE_new_code", "a.o.KSPLICE_old_code"] {
+        assert_binutils_accept(&dir.join(f));
+    }
+    let report = std::fs::read_to_string(dir.join("a.o.KSPLICE_report.json")).unwrap();
+    assert!(
+        report.contains("\"patched_functions\": [\n    {\"name\": \"foo\""),
+        "{report}"
+    );
+    // Finalize makes it loadable: no undefined symbol outside metadata.
+    let out = ksplice_obj(
+        &dir,
+        &["finalize", "a.o.KSPLICE_new_code", "final.o", "vmlinux"],
+        &[],
+    );
+    assert!(out.status.success());
+    assert_binutils_accept(&dir.join("final.o"));
+}
