@@ -50,6 +50,10 @@ pub struct Table {
     pub other_offset: Option<u64>,
     /// The section the second pointer refers into, when it is a dedicated one.
     pub other_sect: Option<&'static str>,
+    /// Offset of a one-byte length of what the second pointer points to; a
+    /// zero length makes that pointer meaningless (it then points at
+    /// whatever follows, often another entry's piece).
+    pub other_len: Option<u64>,
 }
 
 const fn t(
@@ -66,6 +70,7 @@ const fn t(
         addr_offset: addr,
         other_offset: other,
         other_sect,
+        other_len: None,
     }
 }
 
@@ -74,13 +79,16 @@ const fn t(
 /// except `.parainstructions`).
 pub const TABLES: &[Table] = &[
     // struct alt_instr { s32 instr_offset, repl_offset; u16 cpuid; u8 instrlen, replacementlen; } __packed
-    t(
-        ".altinstructions",
-        12,
-        Some(0),
-        Some(4),
-        Some(".altinstr_replacement"),
-    ),
+    Table {
+        other_len: Some(11),
+        ..t(
+            ".altinstructions",
+            12,
+            Some(0),
+            Some(4),
+            Some(".altinstr_replacement"),
+        )
+    },
     // struct bug_entry { s32 bug_addr_disp, file_disp; u16 line, flags; }
     t("__bug_table", 12, Some(0), Some(4), None),
     // struct exception_table_entry { int insn, fixup, data; }
@@ -104,6 +112,7 @@ pub const TABLES: &[Table] = &[
         addr_offset: Some(0),
         other_offset: Some(4),
         other_sect: None,
+        other_len: None,
     },
     Table {
         name: "___ksymtab_gpl+",
@@ -112,8 +121,18 @@ pub const TABLES: &[Table] = &[
         addr_offset: Some(0),
         other_offset: Some(4),
         other_sect: None,
+        other_len: None,
     },
 ];
+
+impl Table {
+    /// True when the entry at `start` of `sec` has a second pointer that
+    /// points to nothing (a zero-length piece).
+    pub fn other_is_empty(&self, sec: &Section, start: u64) -> bool {
+        self.other_len
+            .is_some_and(|off| sec.read_uint(start + off, 1) == Some(0))
+    }
+}
 
 /// The table layout for a section name, if it is a table.
 pub fn table(name: &str) -> Option<&'static Table> {

@@ -142,6 +142,7 @@ impl Diff {
         let name = &self.new.obj.sections[n.0].name;
         if let Some(t) = classify::table(name)
             && let (Some(off), Some(_)) = (t.other_offset, t.other_sect)
+            && !t.other_is_empty(&self.new.obj.sections[n.0], self.new.spans[n.0][n.1].start)
         {
             let os = self.old.spans[o.0][o.1].start + off;
             let ns = self.new.spans[n.0][n.1].start + off;
@@ -341,7 +342,13 @@ impl Diff {
         let mut olds: HashMap<&str, SpanId> = HashMap::new();
         for (sect, spans) in self.old.spans.iter().enumerate() {
             let k = self.old.kinds[sect];
-            if k == Kind::String || classify::table(&self.old.obj.sections[sect].name).is_some() {
+            let name = &self.old.obj.sections[sect].name;
+            // Strings go by content, table entries and the pieces they point
+            // to by what they describe: their offset-based labels mean nothing.
+            if k == Kind::String
+                || classify::table(name).is_some()
+                || classify::is_table_other(name)
+            {
                 continue;
             }
             for (i, sp) in spans.iter().enumerate() {
@@ -461,6 +468,14 @@ impl Diff {
         let ns = &self.new.spans[n.0][n.1];
         if ro.offset - os.start != rn.offset - ns.start || ro.r_type != rn.r_type {
             return false;
+        }
+        // A pointer to a zero-length piece points to nothing in particular.
+        if let Some(t) = classify::table(&self.new.obj.sections[n.0].name)
+            && t.other_offset == Some(rn.offset - ns.start)
+            && t.other_is_empty(&self.old.obj.sections[o.0], os.start)
+            && t.other_is_empty(&self.new.obj.sections[n.0], ns.start)
+        {
+            return true;
         }
         // Bits of the field the relocation does not replace must agree.
         if let Ok(h) = howto::howto(ro.r_type) {
@@ -582,6 +597,7 @@ impl Diff {
         reason: Reason,
         relocs_equal: bool,
     ) -> bool {
+        crate::log::debug(|| format!("{}: {reason}", self.new.spans[n.0][n.1].label));
         let same_size =
             self.old.spans[o.0][o.1].contents_size == self.new.spans[n.0][n.1].contents_size;
         match kind {
@@ -702,6 +718,12 @@ impl Diff {
         let mut changed = false;
         for t in to_patch {
             if !self.flag(t).patch {
+                crate::log::debug(|| {
+                    format!(
+                        "{}: referred to at a nonzero offset",
+                        self.new.spans[t.0][t.1].label
+                    )
+                });
                 self.flag_mut(t).patch = true;
                 self.reasons.insert(
                     t,

@@ -381,8 +381,65 @@ impl Analysis {
         if opts.split_tables {
             self.split_table_others()?;
             self.label_table_entries();
+            self.split_out_of_line_stubs();
         }
         Ok(())
+    }
+
+    /// `.altinstr_aux` holds the out-of-line stubs of `static_cpu_has()`
+    /// for every function of the object, each entered from one function and
+    /// jumping back into it. It is split at every place another section
+    /// jumps to, and each stub is named after the function that enters it
+    /// (`.altinstr_aux<from:foo#0>`), so that one changed function changes
+    /// only its own stubs.
+    fn split_out_of_line_stubs(&mut self) {
+        let Some(aux) = self.obj.section_by_name(".altinstr_aux") else {
+            return;
+        };
+        let size = self.obj.sections[aux].size();
+        let mut entries: Vec<(u64, usize, u64)> = Vec::new();
+        for src in 0..self.obj.sections.len() {
+            if src == aux || self.kinds[src] != Kind::Text {
+                continue;
+            }
+            for r in &self.obj.sections[src].relocs {
+                if let Some((t, off)) = self.reloc_target(src, r)
+                    && t == aux
+                    && off < size
+                {
+                    entries.push((off, src, r.offset));
+                }
+            }
+        }
+        let mut cuts: Vec<u64> = entries.iter().map(|e| e.0).chain([0, size]).collect();
+        cuts.sort_unstable();
+        cuts.dedup();
+        self.spans[aux].clear();
+        for w in cuts.windows(2) {
+            self.push_span(aux, w[0], w[1] - w[0], w[1] - w[0]);
+        }
+        if self.spans[aux].is_empty() {
+            self.push_span(aux, 0, 0, 0);
+        }
+        // Name each stub after its first referrer, in referrer order.
+        let mut seen: HashMap<String, usize> = HashMap::new();
+        let mut named = vec![false; self.spans[aux].len()];
+        for (off, src, at) in entries {
+            let Some(k) = self.find_span(aux, off) else {
+                continue;
+            };
+            if named[k] || self.spans[aux][k].start != off {
+                continue;
+            }
+            let referrer = match self.find_span(src, at) {
+                Some(j) => self.spans[src][j].label.clone(),
+                None => self.obj.sections[src].name.clone(),
+            };
+            let n = seen.entry(referrer.clone()).or_insert(0);
+            self.spans[aux][k].label = format!(".altinstr_aux<from:{referrer}#{n}>");
+            *n += 1;
+            named[k] = true;
+        }
     }
 
     fn string_spans(&mut self, sect: usize) {

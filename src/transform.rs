@@ -829,6 +829,20 @@ fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
     hay.windows(needle.len()).position(|w| w == needle)
 }
 
+/// True for code without a named entry point (out-of-line stubs): nothing
+/// calls it, its one referrer jumps to it.
+fn is_stub(a: &Analysis, id: crate::diff::SpanId) -> bool {
+    let sp = &a.spans[id.0][id.1];
+    a.kinds[id.0] == Kind::Text
+        && sp
+            .symbol
+            .is_none_or(|s| !crate::span::is_named(&a.obj.symbols[s]))
+        && !a.symbols_in(id.0).iter().any(|&i| {
+            let s = &a.obj.symbols[i];
+            s.is_global() && s.value >= sp.start && s.value < sp.start + sp.size.max(1)
+        })
+}
+
 /// What keep-new-code produced for one object.
 #[derive(Debug)]
 pub struct NewCode {
@@ -991,6 +1005,10 @@ impl<'a> Emit<'a> {
             return Ok(());
         };
         let (osp, nsp) = (&d.old.spans[o.0][o.1], &a.spans[n.0][n.1]);
+        if is_stub(&d.old, o) {
+            // Only the (replaced) function that enters it reaches a stub.
+            return Ok(());
+        }
         let mut entries: Vec<(u64, String, Option<String>)> = d
             .old
             .symbols_in(o.0)
@@ -1175,7 +1193,7 @@ impl<'a> Emit<'a> {
         let Some(tid) = a.reloc_target_span(sect, r) else {
             return true;
         };
-        if d.flag(tid).new {
+        if d.flag(tid).new || (d.flag(tid).patch && is_stub(a, tid)) {
             return true;
         }
         let Some((_, off)) = a.reloc_target(sect, r) else {
@@ -1228,6 +1246,9 @@ impl<'a> Emit<'a> {
         }
         self.bugline_patches();
         for (sect, k) in d.deleted(Kind::Text) {
+            if is_stub(&d.old, (sect, k)) {
+                continue;
+            }
             let sp = &d.old.spans[sect][k];
             let name = sp
                 .symbol

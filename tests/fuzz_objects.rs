@@ -78,8 +78,14 @@ fn exercise(data: &[u8], base: &[u8]) {
     let map = SystemMap::parse("ffffffff81000000 T printk\n");
     // keep-new-code on mutated pairs, both ways round.
     if let Ok(b) = Object::parse(base) {
-        for (pre, post) in [(b.clone(), obj.clone()), (obj.clone(), b), (obj.clone(), obj.clone())] {
-            if let Ok(nc) = transform::keep_new_code(pre, "f.o.KSPLICE_pre", post, "f.o", "fuzz", &map) {
+        for (pre, post) in [
+            (b.clone(), obj.clone()),
+            (obj.clone(), b),
+            (obj.clone(), obj.clone()),
+        ] {
+            if let Ok(nc) =
+                transform::keep_new_code(pre, "f.o.KSPLICE_pre", post, "f.o", "fuzz", &map)
+            {
                 let _ = nc.report.json();
                 if let Some(o) = nc.object {
                     let _ = o.to_bytes();
