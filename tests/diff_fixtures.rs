@@ -587,3 +587,24 @@ fn cli_diff_writes_new_and_old_code_and_marker() {
     assert!(out.status.success());
     assert_binutils_accept(&dir.join("final.o"));
 }
+
+#[test]
+fn static_cpu_has_stub_changes_with_its_function_only() {
+    let (_, obj) = check(
+        "altinstr_stub",
+        Expect {
+            patched: &[".altinstr_aux<from:second_user#0>", "second_user"],
+            new: &[],
+            deleted: &[],
+            // No jump over the stub: only the replaced function enters it.
+            patches: 1,
+        },
+    );
+    let obj = obj.unwrap();
+    let text = obj.section_by_name(".text.second_user").unwrap();
+    let targets: Vec<&str> = obj.sections[text].relocs.iter().map(|r| obj.symbol_name(r.sym)).collect();
+    assert!(targets.contains(&".altinstr_aux"), "the new function enters its new stub: {targets:?}");
+    // The alternatives of the new function go with it, for the module loader.
+    let alt = obj.section_by_name(".altinstructions").expect("alternatives kept");
+    assert_eq!(obj.sections[alt].size(), 24, "the two entries of second_user");
+}
