@@ -602,9 +602,49 @@ fn static_cpu_has_stub_changes_with_its_function_only() {
     );
     let obj = obj.unwrap();
     let text = obj.section_by_name(".text.second_user").unwrap();
-    let targets: Vec<&str> = obj.sections[text].relocs.iter().map(|r| obj.symbol_name(r.sym)).collect();
-    assert!(targets.contains(&".altinstr_aux"), "the new function enters its new stub: {targets:?}");
+    let targets: Vec<&str> = obj.sections[text]
+        .relocs
+        .iter()
+        .map(|r| obj.symbol_name(r.sym))
+        .collect();
+    assert!(
+        targets.contains(&".altinstr_aux"),
+        "the new function enters its new stub: {targets:?}"
+    );
     // The alternatives of the new function go with it, for the module loader.
-    let alt = obj.section_by_name(".altinstructions").expect("alternatives kept");
-    assert_eq!(obj.sections[alt].size(), 24, "the two entries of second_user");
+    let alt = obj
+        .section_by_name(".altinstructions")
+        .expect("alternatives kept");
+    assert_eq!(
+        obj.sections[alt].size(),
+        24,
+        "the two entries of second_user"
+    );
+}
+
+#[test]
+fn hook_sections_are_carried_through() {
+    let (_, obj) = check(
+        "hook_section",
+        Expect {
+            patched: &["work"],
+            new: &["announce"],
+            deleted: &[],
+            patches: 1,
+        },
+    );
+    let obj = obj.unwrap();
+    let hooks = obj
+        .section_by_name(".ksplice_call_post_apply")
+        .expect("hook section kept");
+    let rel = obj.sections[hooks]
+        .relocs
+        .first()
+        .expect("hook pointer relocation");
+    assert_eq!(obj.sections[hooks].size(), 8);
+    assert_eq!(
+        obj.symbol_name(rel.sym),
+        ".text.announce",
+        "points at the new hook function"
+    );
 }
