@@ -8,6 +8,7 @@
 
 pub mod classify;
 pub mod cli;
+pub mod create;
 pub mod diff;
 pub mod elf;
 pub mod error;

@@ -1,0 +1,867 @@
+//! ksplice-create: from a kernel tree and a patch to an update tarball.
+//!
+//! Flow (as the original): revert what a previous run left, snap build,
+//! apply the patch (keeping `.KSPLICE_presrc` backups), diff build, collect
+//! the changed targets, build the update's modules from kmodsrc, package
+//! `ksplice-<kid>.tar.gz`. Unlike the original, the source tree is always
+//! restored as it was found, including when the patch breaks the build or
+//! the run is interrupted, and a lock keeps two runs off one tree.
+
+use anyhow::{Context, Result, anyhow, bail};
+use fs2::FileExt;
+use std::fs::{self, File};
+use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Command, ExitStatus, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+/// Exit status when the patch changes no object code.
+pub const EXIT_NO_CHANGES: i32 = 66;
+/// Exit status after SIGINT/SIGTERM.
+pub const EXIT_INTERRUPTED: i32 = 130;
+/// Version of the tarball layout.
+pub const API_VERSION: &str = "2";
+
+static INTERRUPTED: AtomicBool = AtomicBool::new(false);
+
+/// What ksplice-create is asked to do.
+#[derive(Debug, Clone, Default)]
+pub struct Options {
+    /// The kernel source tree.
+    pub tree: PathBuf,
+    /// `--patch`: a unified diff against the tree.
+    pub patch: Option<PathBuf>,
+    /// `--diffext`: files `FOO<ext>` in the tree are the new versions of `FOO`.
+    pub diffext: Option<String>,
+    /// `--git`: the changes from the tree's HEAD to this revision.
+    pub git: Option<String>,
+    /// `--prebuild`: only the snap build.
+    pub prebuild: bool,
+    /// `--skip-prebuild`: the snap build was done already.
+    pub skip_prebuild: bool,
+    /// `--config`: System.map, .config, build, flags of the running kernel.
+    pub config: Option<PathBuf>,
+    /// `--id`: the update id.
+    pub id: Option<String>,
+    /// `--description`.
+    pub description: Option<String>,
+    /// `-j`.
+    pub jobs: Option<usize>,
+    /// `--series`: keep this patch as the base of the next one.
+    pub series: bool,
+    /// `--build-modules`.
+    pub build_modules: bool,
+    /// `--only-targets`.
+    pub only_targets: Vec<String>,
+    /// `--extra-match`.
+    pub extra_match: Vec<String>,
+    /// `--exclude-match`.
+    pub exclude_match: Vec<String>,
+    /// `--standalone` / `--no-standalone`.
+    pub standalone: Option<bool>,
+    /// `--patch-opt` (default `-p1`).
+    pub patch_opt: Vec<String>,
+    /// Verbosity: -1 quiet, 0 default, 1 verbose, 2 debug.
+    pub verbose: i32,
+    /// `--allow-data-change`.
+    pub allow_data_change: bool,
+}
+
+/// Files the patch changed, and how to put them back.
+#[derive(Debug, Default)]
+struct SourceGuard {
+    /// (file, backup) pairs: the backup is the original inode, renamed.
+    backups: Vec<(PathBuf, PathBuf)>,
+    /// Files the patch created.
+    created: Vec<PathBuf>,
+    /// Keep the patched sources (`--series`).
+    keep: bool,
+}
+
+impl SourceGuard {
+    /// Moves `file` aside as its backup and puts a copy in its place.
+    fn back_up(&mut self, file: &Path) -> Result<()> {
+        let mut b = file.as_os_str().to_owned();
+        b.push(".KSPLICE_presrc");
+        let backup = PathBuf::from(b);
+        if backup.exists() {
+            bail!(
+                "{}: a backup from an interrupted run is in the way",
+                backup.display()
+            );
+        }
+        if file.exists() {
+            fs::rename(file, &backup)
+                .with_context(|| format!("{}: cannot back up", file.display()))?;
+            self.backups.push((file.to_path_buf(), backup.clone()));
+            fs::copy(&backup, file)
+                .with_context(|| format!("{}: cannot copy back", file.display()))?;
+        } else {
+            self.created.push(file.to_path_buf());
+        }
+        Ok(())
+    }
+
+    /// Puts every changed file back as it was (or drops the backups with `--series`).
+    fn restore(&mut self) -> Result<()> {
+        let mut first_err = None;
+        for (file, backup) in self.backups.drain(..).rev() {
+            let r = if self.keep {
+                fs::remove_file(&backup)
+            } else {
+                fs::rename(&backup, &file)
+            };
+            if let Err(e) = r {
+                first_err.get_or_insert(anyhow!("{}: cannot restore: {e}", file.display()));
+            }
+        }
+        if !self.keep {
+            for file in self.created.drain(..) {
+                if let Err(e) = fs::remove_file(&file)
+                    && e.kind() != std::io::ErrorKind::NotFound
+                {
+                    first_err.get_or_insert(anyhow!("{}: cannot remove: {e}", file.display()));
+                }
+            }
+        }
+        self.created.clear();
+        match first_err {
+            Some(e) => Err(e),
+            None => Ok(()),
+        }
+    }
+}
+
+impl Drop for SourceGuard {
+    fn drop(&mut self) {
+        if let Err(e) = self.restore() {
+            eprintln!("ksplice-create: {e:#}");
+        }
+    }
+}
+
+/// The files a unified diff changes, relative to the tree (`-pN` applied).
+pub fn patched_files(patch: &str, strip: usize) -> Vec<PathBuf> {
+    let mut out: Vec<PathBuf> = Vec::new();
+    let mut minus: Option<String> = None;
+    for line in patch.lines() {
+        if let Some(rest) = line.strip_prefix("--- ") {
+            minus = Some(rest.split('\t').next().unwrap_or("").trim().to_string());
+        } else if let Some(rest) = line.strip_prefix("+++ ") {
+            let plus = rest.split('\t').next().unwrap_or("").trim().to_string();
+            let name = if plus == "/dev/null" {
+                minus.take().unwrap_or_default()
+            } else {
+                plus
+            };
+            let stripped: PathBuf = name.split('/').skip(strip).collect();
+            if !stripped.as_os_str().is_empty() && !out.contains(&stripped) {
+                out.push(stripped);
+            }
+        }
+    }
+    out
+}
+
+fn strip_level(opts: &[String]) -> usize {
+    let mut it = opts.iter();
+    while let Some(o) = it.next() {
+        if let Some(n) = o.strip_prefix("-p").and_then(|n| n.parse().ok()) {
+            return n;
+        }
+        if o == "-p" {
+            return it.next().and_then(|n| n.parse().ok()).unwrap_or(1);
+        }
+        if let Some(n) = o.strip_prefix("--strip=").and_then(|n| n.parse().ok()) {
+            return n;
+        }
+    }
+    1
+}
+
+/// Where Makefile.ksplice, ksplice-cc and kmodsrc are.
+fn data_dir() -> Result<PathBuf> {
+    if let Some(d) = std::env::var_os("KSPLICE_DATA_DIR") {
+        return Ok(PathBuf::from(d));
+    }
+    let exe = std::env::current_exe().context("cannot find the ksplice-create program")?;
+    let bin = exe.parent().map(Path::to_path_buf).unwrap_or_default();
+    for cand in [
+        bin.join("../share/ksplice"),
+        bin.join("../.."),
+        bin.join(".."),
+    ] {
+        if cand.join("Makefile.ksplice").is_file() {
+            return Ok(cand.canonicalize().unwrap_or(cand));
+        }
+    }
+    bail!("cannot find Makefile.ksplice (install with install.sh or set KSPLICE_DATA_DIR)")
+}
+
+fn ksplice_obj_path() -> PathBuf {
+    let exe = std::env::current_exe().unwrap_or_default();
+    let cand = exe.with_file_name("ksplice-obj");
+    if cand.is_file() {
+        cand
+    } else {
+        PathBuf::from("ksplice-obj")
+    }
+}
+
+/// A random 8-character id, as the original makes them.
+fn random_id() -> String {
+    let mut bytes = [0u8; 8];
+    if File::open("/dev/urandom")
+        .and_then(|mut f| f.read_exact(&mut bytes))
+        .is_err()
+    {
+        let t = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap_or_default();
+        bytes = (t.as_nanos() as u64 ^ u64::from(std::process::id())).to_le_bytes();
+    }
+    const CHARS: &[u8] = b"abcdefghijklmnopqrstuvwxyz0123456789";
+    bytes
+        .iter()
+        .map(|b| CHARS[*b as usize % CHARS.len()] as char)
+        .collect()
+}
+
+/// Progress and logging of the stages.
+struct Stages {
+    verbose: i32,
+    log: PathBuf,
+    total: usize,
+    n: usize,
+}
+
+impl Stages {
+    fn start(&mut self, what: &str) -> Instant {
+        self.n += 1;
+        if self.verbose >= 0 {
+            println!("[{}/{}] {what}...", self.n, self.total);
+        }
+        Instant::now()
+    }
+
+    fn done(&self, t: Instant) {
+        if self.verbose >= 0 {
+            println!("      done in {:.1} s", t.elapsed().as_secs_f64());
+        }
+    }
+
+    /// Runs a command in its own process group; output goes to the log (and
+    /// to the terminal when verbose). Interruption kills the whole group.
+    fn run(&self, cmd: &mut Command) -> Result<ExitStatus> {
+        use std::os::unix::process::CommandExt;
+        let log = fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&self.log)?;
+        if self.verbose >= 1 {
+            cmd.stdout(Stdio::inherit()).stderr(Stdio::inherit());
+        } else {
+            cmd.stdout(log.try_clone()?).stderr(log);
+        }
+        cmd.process_group(0);
+        let mut child = cmd
+            .spawn()
+            .with_context(|| format!("cannot run {:?}", cmd.get_program()))?;
+        loop {
+            if let Some(st) = child.try_wait()? {
+                if INTERRUPTED.load(Ordering::SeqCst) {
+                    bail!(Interrupted);
+                }
+                return Ok(st);
+            }
+            if INTERRUPTED.load(Ordering::SeqCst) {
+                let _ = Command::new("kill")
+                    .args(["-s", "TERM", "--"])
+                    .arg(format!("-{}", child.id()))
+                    .status();
+                std::thread::sleep(Duration::from_millis(300));
+                let _ = Command::new("kill")
+                    .args(["-s", "KILL", "--"])
+                    .arg(format!("-{}", child.id()))
+                    .status();
+                let _ = child.wait();
+                bail!(Interrupted);
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// The last lines of the log, for a failure message.
+    fn tail(&self, n: usize) -> String {
+        let text = fs::read_to_string(&self.log).unwrap_or_default();
+        let lines: Vec<&str> = text.lines().collect();
+        lines[lines.len().saturating_sub(n)..].join("\n")
+    }
+}
+
+/// Marker error for an interrupted run.
+#[derive(Debug)]
+pub struct Interrupted;
+
+impl std::fmt::Display for Interrupted {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "interrupted")
+    }
+}
+
+impl std::error::Error for Interrupted {}
+
+/// Installs the SIGINT/SIGTERM handler: the run stops at the next check,
+/// kills its build, restores the tree and exits 130.
+pub fn install_interrupt_handler() {
+    let _ = ctrlc::set_handler(|| INTERRUPTED.store(true, Ordering::SeqCst));
+}
+
+fn check_interrupt() -> Result<()> {
+    if INTERRUPTED.load(Ordering::SeqCst) {
+        bail!(Interrupted);
+    }
+    Ok(())
+}
+
+/// Runs ksplice-create; returns the exit status.
+pub fn run(o: &Options) -> Result<i32> {
+    let actions = usize::from(o.patch.is_some())
+        + usize::from(o.diffext.is_some())
+        + usize::from(o.git.is_some())
+        + usize::from(o.prebuild);
+    if actions != 1 {
+        bail!("exactly one of --patch, --diffext, --git and --prebuild is needed");
+    }
+    if o.standalone == Some(false) {
+        bail!(
+            "--no-standalone (a kernel with integrated Ksplice) is not supported: Linux 6.1 has no CONFIG_KSPLICE"
+        );
+    }
+    let tree = o
+        .tree
+        .canonicalize()
+        .with_context(|| format!("{}: kernel source tree not found", o.tree.display()))?;
+    if !tree.join("Makefile").is_file() || !tree.join("Kbuild").is_file() {
+        bail!("{}: not a kernel source tree", tree.display());
+    }
+    let config = match &o.config {
+        Some(c) => c
+            .canonicalize()
+            .with_context(|| format!("{}: --config directory not found", c.display()))?,
+        None => tree.join("ksplice"),
+    };
+    if config.starts_with(&tree) && o.config.is_some() {
+        bail!(
+            "{}: the --config directory cannot be inside the kernel tree",
+            config.display()
+        );
+    }
+    let system_map = config.join("System.map");
+    if !system_map.is_file() {
+        bail!(
+            "{}: System.map of the running kernel not found (see --config)",
+            system_map.display()
+        );
+    }
+    let objtree = if config.join("build").is_dir() {
+        config.join("build").canonicalize()?
+    } else {
+        tree.clone()
+    };
+    let flags: Vec<String> = match fs::read_to_string(config.join("flags")) {
+        Ok(t) => crate::fsutil::shell_words(&t).context("flags file")?,
+        Err(_) => Vec::new(),
+    };
+    let data = data_dir()?;
+
+    // One run per tree.
+    let lock_path = tree.join(".ksplice-create.lock");
+    let lock = File::create(&lock_path)
+        .with_context(|| format!("{}: cannot create lock", lock_path.display()))?;
+    if lock.try_lock_exclusive().is_err() {
+        bail!(
+            "{}: another ksplice-create is running on this tree",
+            tree.display()
+        );
+    }
+
+    let kid = o.id.clone().unwrap_or_else(random_id);
+    if kid.is_empty() || !kid.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_') {
+        bail!("--id {kid:?}: use letters, digits and underscores");
+    }
+    let tmp = std::env::temp_dir().join(format!("ksplice-tmp-{kid}-{}", std::process::id()));
+    fs::create_dir_all(&tmp)?;
+    let _cleanup = TmpDir(tmp.clone());
+    let log = tmp.join("build.log");
+    let mut stages = Stages {
+        verbose: o.verbose,
+        log: log.clone(),
+        total: if o.prebuild { 2 } else { 5 } - usize::from(o.skip_prebuild),
+        n: 0,
+    };
+
+    // The environment of every step.
+    let ksplice_obj = ksplice_obj_path();
+    let mut make = vec!["make".to_string(), "-rR".to_string()];
+    if let Some(j) = o.jobs.or_else(|| {
+        std::env::var("CONCURRENCY_LEVEL")
+            .ok()
+            .and_then(|v| v.parse().ok())
+    }) {
+        make.push(format!("-j{j}"));
+    }
+    if o.verbose >= 2 {
+        make.push("V=1".into());
+    } else if o.verbose < 0 {
+        make.push("-s".into());
+    }
+    make.extend([
+        "-C".to_string(),
+        tree.display().to_string(),
+        "-f".into(),
+        data.join("Makefile.ksplice").display().to_string(),
+    ]);
+    if objtree != tree {
+        make.push(format!("O={}", objtree.display()));
+    }
+    make.extend(flags.iter().cloned());
+    if o.build_modules {
+        make.push("KSPLICE_BUILD_MODULES=1".into());
+    }
+    let make_cmd = |extra: &[String]| {
+        let mut c = Command::new(&make[0]);
+        c.args(&make[1..]).args(extra);
+        c.env("KSPLICE_VERBOSE", o.verbose.max(0).to_string())
+            .env("KSPLICE_CONFIG_DIR", &config)
+            .env("KSPLICE_KID", &kid)
+            .env("KSPLICE_OBJ", &ksplice_obj);
+        if o.allow_data_change {
+            c.env("KSPLICE_ALLOW_DATA_CHANGE", "1");
+        }
+        c
+    };
+
+    // Revert what a previous run left.
+    let t = stages.start("reverting objects of a previous run");
+    let mut revert = vec!["KSPLICE_MODE=revert".to_string()];
+    if o.series {
+        revert.push("KSPLICE_SERIES=1".into());
+    }
+    if !stages.run(&mut make_cmd(&revert))?.success() {
+        bail!(
+            "reverting the objects of a previous run failed:\n{}",
+            stages.tail(20)
+        );
+    }
+    stages.done(t);
+    check_interrupt()?;
+
+    if !o.skip_prebuild {
+        if config.join(".config").is_file() && !objtree.join(".config").is_file() {
+            fs::copy(config.join(".config"), objtree.join(".config"))?;
+        }
+        let t = stages.start("snap build (-ffunction-sections -fdata-sections)");
+        if !stages
+            .run(&mut make_cmd(&["KSPLICE_MODE=snap".to_string()]))?
+            .success()
+        {
+            bail!("the snap build failed:\n{}", stages.tail(30));
+        }
+        stages.done(t);
+    }
+    if o.prebuild {
+        return Ok(0);
+    }
+    check_interrupt()?;
+
+    // Apply the patch, keeping backups; the guard puts everything back.
+    let t = stages.start("applying the patch");
+    let patch_file = tmp.join("patch");
+    let patch_opt = if o.patch_opt.is_empty() {
+        vec!["-p1".to_string()]
+    } else {
+        o.patch_opt.clone()
+    };
+    let mut guard = SourceGuard::default();
+    guard.keep = o.series;
+    if let Some(p) = &o.patch {
+        fs::copy(p, &patch_file)
+            .with_context(|| format!("{}: cannot read the patch", p.display()))?;
+    } else if let Some(rev) = &o.git {
+        let out = Command::new("git")
+            .arg("-C")
+            .arg(&tree)
+            .args(["diff", "HEAD"])
+            .arg(rev)
+            .arg("--")
+            .output()?;
+        if !out.status.success() {
+            bail!(
+                "git diff HEAD {rev}: {}",
+                String::from_utf8_lossy(&out.stderr).trim()
+            );
+        }
+        fs::write(&patch_file, &out.stdout)?;
+    }
+    if let Some(ext) = &o.diffext {
+        let mut text = String::new();
+        for new in find_files(&tree, ext)? {
+            let orig = PathBuf::from(
+                new.to_string_lossy()
+                    .strip_suffix(ext.as_str())
+                    .unwrap_or_default(),
+            );
+            let out = Command::new("diff")
+                .arg("-u")
+                .arg("--")
+                .arg(&orig)
+                .arg(&new)
+                .current_dir(&tree)
+                .output()?;
+            text.push_str(&String::from_utf8_lossy(&out.stdout));
+            guard.back_up(&tree.join(&orig))?;
+            fs::copy(tree.join(&new), tree.join(&orig))?;
+        }
+        fs::write(&patch_file, text)?;
+    } else {
+        let text = fs::read_to_string(&patch_file).context("the patch is not text")?;
+        let files = patched_files(&text, strip_level(&patch_opt));
+        if files.is_empty() {
+            bail!("the patch changes no file");
+        }
+        for f in &files {
+            if f.components()
+                .any(|c| matches!(c, std::path::Component::ParentDir))
+                || f.is_absolute()
+            {
+                bail!("the patch names {}, outside the tree", f.display());
+            }
+            guard.back_up(&tree.join(f))?;
+        }
+        let out = Command::new("patch")
+            .args(&patch_opt)
+            .args(["--no-backup-if-mismatch", "--forward", "--batch", "-i"])
+            .arg(&patch_file)
+            .current_dir(&tree)
+            .output()?;
+        if !out.status.success() {
+            bail!(
+                "the patch does not apply:\n{}",
+                String::from_utf8_lossy(&out.stdout).trim()
+            );
+        }
+    }
+    stages.done(t);
+    check_interrupt()?;
+
+    // Diff build.
+    let t = stages.start("diff build and comparison");
+    let kmodsrc = tmp.join("kmodsrc");
+    fs::create_dir_all(&kmodsrc)?;
+    let mut diff = vec![
+        "KSPLICE_MODE=diff".to_string(),
+        format!("KSPLICE_KMODSRC={}", kmodsrc.display()),
+    ];
+    if !o.extra_match.is_empty() {
+        diff.push(format!("KSPLICE_EXTRA_MATCH={}", o.extra_match.join(" ")));
+    }
+    if !o.exclude_match.is_empty() {
+        diff.push(format!(
+            "KSPLICE_EXCLUDE_MATCH={}",
+            o.exclude_match.join(" ")
+        ));
+    }
+    if !o.only_targets.is_empty() {
+        diff.push(format!("KSPLICE_ONLY_TARGETS={}", o.only_targets.join(" ")));
+    }
+    let status = stages.run(&mut make_cmd(&diff))?;
+    guard.restore()?;
+    let reports = collect_reports(&objtree)?;
+    if !status.success() {
+        let refused: Vec<String> = reports.iter().flat_map(|(_, r)| refusals(r)).collect();
+        if let Some(first) = refused.first() {
+            bail!(
+                "refusing the patch: {first}{}",
+                if refused.len() > 1 {
+                    format!(" (and {} more)", refused.len() - 1)
+                } else {
+                    String::new()
+                }
+            );
+        }
+        bail!(
+            "applying the patch breaks the kernel build:\n{}",
+            stages.tail(30)
+        );
+    }
+    stages.done(t);
+    check_interrupt()?;
+
+    let mut targets: Vec<(String, String)> = Vec::new();
+    for e in fs::read_dir(&kmodsrc)? {
+        let p = e?.path();
+        if let Some(name) = p
+            .file_name()
+            .and_then(|n| n.to_str())
+            .and_then(|n| n.strip_suffix(".mod.KSPLICE"))
+        {
+            let path = fs::read_to_string(&p)?.trim().to_string();
+            targets.push((name.to_string(), path));
+        }
+    }
+    targets.sort();
+    if targets.is_empty() {
+        eprintln!("No changes detected.");
+        return Ok(EXIT_NO_CHANGES);
+    }
+
+    // Package.
+    let t = stages.start("packaging the update");
+    let name = format!("ksplice-{kid}");
+    let pkg = tmp.join(&name);
+    fs::create_dir_all(pkg.join("debug/objects"))?;
+    fs::copy(&patch_file, pkg.join("patch"))?;
+    if let Some(d) = &o.description {
+        fs::write(pkg.join("description"), format!("{d}\n"))?;
+    }
+    fs::write(pkg.join("api-version"), format!("{API_VERSION}\n"))?;
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default();
+    fs::write(pkg.join("timestamp"), format!("{}\n", now.as_secs()))?;
+    fs::write(pkg.join("utsname"), utsname(&objtree))?;
+    fs::write(pkg.join("report.json"), aggregate_report(&kid, &reports))?;
+    let mut contents = String::new();
+    let modules_dir = data.join("kmodsrc");
+    for (target, _) in &targets {
+        let t = target.replace(['-', ','], "_");
+        let mid = format!("{kid}_{t}");
+        let new_ko = tmp.join(format!("ksplice-{mid}-new.ko"));
+        let old_ko = tmp.join(format!("ksplice-{mid}-old.ko"));
+        if new_ko.is_file() && old_ko.is_file() {
+            fs::copy(&new_ko, pkg.join(new_ko.file_name().unwrap_or_default()))?;
+            fs::copy(&old_ko, pkg.join(old_ko.file_name().unwrap_or_default()))?;
+            contents.push_str(&format!(
+                "change {t} ksplice_{mid}_new ksplice-{mid}-new.ko ksplice_{mid}_old ksplice-{mid}-old.ko\n"
+            ));
+        }
+    }
+    if !modules_dir.is_dir() && o.verbose >= 0 {
+        eprintln!(
+            "ksplice-create: warning: kmodsrc/ is not part of this version: the update carries its objects (debug/objects) but no kernel modules yet"
+        );
+    }
+    fs::write(pkg.join("contents"), contents)?;
+    copy_tree(&kmodsrc, &pkg.join("debug/kmodsrc"))?;
+    for (obj, _) in &reports {
+        let rel = obj.strip_prefix(&objtree).unwrap_or(obj);
+        for suffix in [
+            "",
+            ".KSPLICE",
+            ".KSPLICE_pre",
+            ".KSPLICE_new_code",
+            ".KSPLICE_old_code",
+            ".KSPLICE_report.json",
+        ] {
+            let mut src = obj.as_os_str().to_owned();
+            src.push(suffix);
+            let src = PathBuf::from(src);
+            if src.is_file() {
+                let mut dst = pkg.join("debug/objects").join(rel).into_os_string();
+                dst.push(suffix);
+                let dst = PathBuf::from(dst);
+                fs::create_dir_all(dst.parent().unwrap_or(&pkg))?;
+                fs::copy(&src, &dst)?;
+            }
+        }
+    }
+    let tarball = std::env::current_dir()?.join(format!("{name}.tar.gz"));
+    let partial = tarball.with_extension("gz.tmp");
+    let st = Command::new("tar")
+        .arg("czf")
+        .arg(&partial)
+        .arg("-C")
+        .arg(&tmp)
+        .arg("--")
+        .arg(&name)
+        .status()?;
+    if !st.success() {
+        let _ = fs::remove_file(&partial);
+        bail!("{}: tar failed", tarball.display());
+    }
+    fs::rename(&partial, &tarball)?;
+    stages.done(t);
+    let _ = lock.unlock();
+    if o.verbose >= 0 {
+        println!(
+            "Ksplice update tarball written to {}",
+            tarball.file_name().unwrap_or_default().to_string_lossy()
+        );
+    }
+    Ok(0)
+}
+
+/// Removes a temporary directory when dropped.
+struct TmpDir(PathBuf);
+
+impl Drop for TmpDir {
+    fn drop(&mut self) {
+        let _ = fs::remove_dir_all(&self.0);
+    }
+}
+
+fn find_files(tree: &Path, ext: &str) -> Result<Vec<PathBuf>> {
+    let mut out = Vec::new();
+    let mut stack = vec![PathBuf::new()];
+    while let Some(rel) = stack.pop() {
+        for e in fs::read_dir(tree.join(&rel))? {
+            let e = e?;
+            let name = e.file_name();
+            let r = rel.join(&name);
+            let ft = e.file_type()?;
+            if ft.is_dir() && !name.to_string_lossy().starts_with('.') {
+                stack.push(r);
+            } else if ft.is_file() && name.to_string_lossy().ends_with(ext) {
+                out.push(r);
+            }
+        }
+    }
+    out.sort();
+    Ok(out)
+}
+
+fn copy_tree(from: &Path, to: &Path) -> Result<()> {
+    fs::create_dir_all(to)?;
+    for e in fs::read_dir(from)? {
+        let e = e?;
+        let dst = to.join(e.file_name());
+        if e.file_type()?.is_dir() {
+            copy_tree(&e.path(), &dst)?;
+        } else {
+            fs::copy(e.path(), dst)?;
+        }
+    }
+    Ok(())
+}
+
+/// Every `OBJ.KSPLICE_report.json` of this run: (object path, JSON text).
+fn collect_reports(objtree: &Path) -> Result<Vec<(PathBuf, String)>> {
+    let mut out = Vec::new();
+    let mut stack = vec![objtree.to_path_buf()];
+    while let Some(dir) = stack.pop() {
+        let Ok(rd) = fs::read_dir(&dir) else { continue };
+        for e in rd.flatten() {
+            let p = e.path();
+            let Ok(ft) = e.file_type() else { continue };
+            if ft.is_dir() {
+                if !e.file_name().to_string_lossy().starts_with('.') {
+                    stack.push(p);
+                }
+            } else if let Some(obj) = p
+                .to_str()
+                .and_then(|s| s.strip_suffix(".KSPLICE_report.json"))
+            {
+                out.push((PathBuf::from(obj), fs::read_to_string(&p)?));
+            }
+        }
+    }
+    out.sort();
+    Ok(out)
+}
+
+/// The refusals a report names, as one-line reasons.
+fn refusals(json: &str) -> Vec<String> {
+    let Some(start) = json.find("\"refused\": [") else {
+        return Vec::new();
+    };
+    let rest = &json[start..];
+    let end = rest.find(']').unwrap_or(rest.len());
+    let object = json
+        .split("\"object\": \"")
+        .nth(1)
+        .and_then(|s| s.split('"').next())
+        .unwrap_or("?");
+    rest[..end]
+        .split("{\"name\": \"")
+        .skip(1)
+        .map(|e| {
+            let name = e.split('"').next().unwrap_or("?");
+            let section = e.split("\"section\": \"").nth(1).and_then(|s| s.split('"').next()).unwrap_or("?");
+            let reason = e.split("\"reason\": \"").nth(1).and_then(|s| s.split('"').next()).unwrap_or("changed");
+            format!(
+                "{object}: writable data {name} in section {section} changed ({reason}); it cannot take effect by replacing code (--allow-data-change ignores it)"
+            )
+        })
+        .collect()
+}
+
+fn aggregate_report(kid: &str, reports: &[(PathBuf, String)]) -> String {
+    let mut out = format!(
+        "{{\n\"kid\": {},\n\"objects\": [\n",
+        crate::report::quote(kid)
+    );
+    for (i, (_, r)) in reports.iter().enumerate() {
+        if i > 0 {
+            out.push_str(",\n");
+        }
+        out.push_str(r.trim_end());
+    }
+    out.push_str("\n]\n}\n");
+    out
+}
+
+/// `release\nversion\n` of the kernel being patched.
+fn utsname(objtree: &Path) -> String {
+    let grab = |file: &str, key: &str| -> Option<String> {
+        let text = fs::read_to_string(objtree.join(file)).ok()?;
+        let line = text.lines().find(|l| l.contains(key))?;
+        let q = line.find('"')?;
+        Some(line[q + 1..].trim_end().trim_end_matches('"').to_string())
+    };
+    let release = grab("include/generated/utsrelease.h", "UTS_RELEASE").unwrap_or_default();
+    let version = grab("include/generated/utsversion.h", "UTS_VERSION")
+        .or_else(|| grab("include/generated/compile.h", "UTS_VERSION"))
+        .unwrap_or_default();
+    format!("{release}\n{version}\n")
+}
+
+/// Writes `text` to stderr, one line per error in the chain.
+pub fn report_error(e: &anyhow::Error) -> i32 {
+    if e.downcast_ref::<Interrupted>().is_some() {
+        eprintln!("ksplice-create: interrupted; the source tree is restored");
+        return EXIT_INTERRUPTED;
+    }
+    let _ = writeln!(std::io::stderr(), "ksplice-create: {e:#}");
+    1
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn files_of_a_patch() {
+        let p = "diff -u a/fs/proc/uptime.c b/fs/proc/uptime.c\n--- a/fs/proc/uptime.c\t2023\n+++ b/fs/proc/uptime.c\t2023\n@@ -1 +1 @@\n\
+                 --- /dev/null\n+++ b/fs/proc/new.c\n--- a/old.c\n+++ /dev/null\n";
+        assert_eq!(
+            patched_files(p, 1),
+            vec![
+                PathBuf::from("fs/proc/uptime.c"),
+                PathBuf::from("fs/proc/new.c"),
+                PathBuf::from("old.c")
+            ]
+        );
+        assert_eq!(strip_level(&["-p0".into()]), 0);
+        assert_eq!(strip_level(&[]), 1);
+    }
+
+    #[test]
+    fn refusal_lines_from_a_report() {
+        let r = "{\n  \"object\": \"kernel/printk/printk.o\",\n  \"refused\": [\n    {\"name\": \"console_printk\", \"section\": \".data.console_printk\", \"reason\": \"differing bytes at offset 0x8\", \"offset\": 8}\n  ]\n}\n";
+        let v = refusals(r);
+        assert_eq!(v.len(), 1);
+        assert!(v[0].contains("console_printk") && v[0].contains("kernel/printk/printk.o"));
+    }
+}
