@@ -31,23 +31,23 @@ endif
 # One marker per object.
 ifeq ($(KSPLICE_PASS),snap)
 $(addsuffix .KSPLICE,$(all-parts)): %.KSPLICE: FORCE
-	@$(if $(Q),echo '  SNAP    $*';) "$(KSPLICE_OBJ)" snap $@
+	$(Q)$(if $(Q),echo '  SNAP    $*'; )"$(KSPLICE_OBJ)" snap $@
 else
 $(addsuffix .KSPLICE,$(all-parts)): %.KSPLICE: FORCE
-	@if [ -e $*.KSPLICE_pre ] || [ ! -e $@ ]; then \
-		$(if $(Q),echo '  DIFF    $*';) "$(KSPLICE_OBJ)" diff $@; \
+	$(Q)if [ -e $*.KSPLICE_pre ] || [ ! -e $@ ]; then \
+		$(if $(Q),echo '  DIFF    $*'; )"$(KSPLICE_OBJ)" diff $@; \
 	fi
 endif
 
 $(addsuffix .KSPLICE_old_code,$(call extra,$(all-parts))): %.KSPLICE_old_code: %.KSPLICE FORCE
-	@$(if $(Q),echo '  OLDCODE $*';) "$(KSPLICE_OBJ)" old_code $@
+	$(Q)$(if $(Q),echo '  OLDCODE $*'; )"$(KSPLICE_OBJ)" old_code $@
 
 # One combined marker per target. A single-object module is its own part.
 define target-rule
 $(call target-path,$(1)).o.KSPLICE: $(filter-out $(call target-path,$(1)).o,$(call target-parts,$(1))) \
 	$$(addsuffix .KSPLICE,$(filter-out $(call target-path,$(1)).o,$(call target-parts,$(1)))) \
 	$$(addsuffix .KSPLICE_old_code,$$(call extra,$(call target-parts,$(1)))) FORCE
-	@$$(if $$(Q),echo '  COMBINE $(1)';) "$$(KSPLICE_OBJ)" combine $$@ \
+	$$(Q)$$(if $$(Q),echo '  COMBINE $(1)'; )"$$(KSPLICE_OBJ)" combine $$@ \
 		$$(addsuffix .KSPLICE,$(filter-out $(call target-path,$(1)).o,$(call target-parts,$(1)))) \
 		$$(addsuffix .KSPLICE_old_code,$$(call extra,$(call target-parts,$(1)))) \
 		$(if $(filter vmlinux,$(1)),,$(call target-path,$(1)).o)
@@ -58,7 +58,7 @@ $(foreach t,$(filter-out $(patsubst %.o,%,$(all-parts)),$(foreach t,$(targets),$
 # With KSPLICE_KMODSRC: the changed targets' code for kmodsrc.
 define kmodsrc-rule
 $(KSPLICE_KMODSRC)/$(1).mod.KSPLICE: $(call target-path,$(1)).o.KSPLICE FORCE
-	@if [ -s $$< ]; then \
+	$$(Q)if [ -s $$< ]; then \
 		$$(if $$(Q),echo '  MOD     $(1)';) \
 		mkdir -p $(KSPLICE_KMODSRC) && \
 		cp -a $$< $$(<:.KSPLICE=.KSPLICE_new_code) $$(<:.KSPLICE=.KSPLICE_old_code) $(KSPLICE_KMODSRC)/ && \
