@@ -387,6 +387,26 @@ pub fn run(o: &Options) -> Result<i32> {
         );
     }
 
+    // Sources a killed run left patched: put them back first.
+    let leftovers = find_files(&tree, ".KSPLICE_presrc")?;
+    if !leftovers.is_empty() {
+        if o.verbose >= 0 {
+            println!(
+                "restoring {} source file(s) left patched by an interrupted run",
+                leftovers.len()
+            );
+        }
+        for b in leftovers {
+            let orig = PathBuf::from(b.to_string_lossy().trim_end_matches(".KSPLICE_presrc"));
+            let r = if o.series {
+                fs::remove_file(tree.join(&b))
+            } else {
+                fs::rename(tree.join(&b), tree.join(&orig))
+            };
+            r.with_context(|| format!("{}: cannot restore", orig.display()))?;
+        }
+    }
+
     let kid = o.id.clone().unwrap_or_else(random_id);
     if kid.is_empty() || !kid.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_') {
         bail!("--id {kid:?}: use letters, digits and underscores");
@@ -542,7 +562,13 @@ pub fn run(o: &Options) -> Result<i32> {
         }
         let out = Command::new("patch")
             .args(&patch_opt)
-            .args(["--no-backup-if-mismatch", "--forward", "--batch", "-i"])
+            .args([
+                "--no-backup-if-mismatch",
+                "--reject-file=-",
+                "--forward",
+                "--batch",
+                "-i",
+            ])
             .arg(&patch_file)
             .current_dir(&tree)
             .output()?;

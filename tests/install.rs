@@ -11,6 +11,7 @@ fn install_provides_ksplice_obj_pl() {
     let out = Command::new(concat!(env!("CARGO_MANIFEST_DIR"), "/install.sh"))
         .arg(&prefix)
         .env("KSPLICE_OBJ_BIN", env!("CARGO_BIN_EXE_ksplice-obj"))
+        .env("KSPLICE_CREATE_BIN", env!("CARGO_BIN_EXE_ksplice-create"))
         .output()
         .unwrap();
     assert!(
@@ -20,6 +21,46 @@ fn install_provides_ksplice_obj_pl() {
     );
     let pl = prefix.join("share/ksplice/ksplice-obj.pl");
     assert!(prefix.join("bin/ksplice-obj").is_file());
+    for f in [
+        "Makefile.ksplice",
+        "ksplice-cc",
+        "scripts/ksplice-objects.mk",
+    ] {
+        assert!(
+            prefix.join("share/ksplice").join(f).is_file(),
+            "{f} installed"
+        );
+    }
+    // The installed ksplice-create finds its data directory.
+    let out = Command::new(prefix.join("bin/ksplice-create"))
+        .args(["--prebuild", "/nonexistent-tree"])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        err.contains("/nonexistent-tree") && err.contains("not found"),
+        "{err}"
+    );
+    // Past the argument checks, it finds Makefile.ksplice where it was installed.
+    let tree = dir.join("tree");
+    std::fs::create_dir_all(tree.join("ksplice")).unwrap();
+    for f in ["Makefile", "Kbuild", "ksplice/System.map"] {
+        std::fs::write(tree.join(f), "").unwrap();
+    }
+    let out = Command::new(prefix.join("bin/ksplice-create"))
+        .arg("--prebuild")
+        .arg(&tree)
+        .env_remove("KSPLICE_DATA_DIR")
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(!err.contains("cannot find Makefile.ksplice"), "{err}");
+    assert!(
+        err.contains("the snap build failed"),
+        "it ran Makefile.ksplice: {err}"
+    );
     // Called by its Perl name, it behaves as ksplice-obj: usage and exit 1.
     let out = Command::new(&pl).arg("bogus").output().unwrap();
     assert_eq!(out.status.code(), Some(1));
