@@ -724,6 +724,7 @@ pub fn finalize(mut obj: Object, path: &str, target: &str, map: &SystemMap) -> O
     };
     rewrite_undefined(&a, &mut out, &mut meta, map, rewrite, |_| true)?;
     out.localize_defined();
+    out.drop_unused_undefined();
     out.sort_relocs();
     Ok(out)
 }
@@ -748,6 +749,7 @@ pub fn rmsyms(obj: Object, path: &str, map: &SystemMap) -> ObjResult<Object> {
     rewrite_undefined(&a, &mut out, &mut meta, map, rewrite, |n| {
         extract.contains(n)
     })?;
+    out.drop_unused_undefined();
     out.sort_relocs();
     Ok(out)
 }

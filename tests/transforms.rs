@@ -223,6 +223,17 @@ fn finalize_resolves_every_undefined_symbol() {
     let map = SystemMap::parse("ffffffff81001000 T printk\nffffffff81002000 T schedule\n");
     let fin = transform::finalize(inp, "k.o", "vmlinux", &map).unwrap();
     assert_eq!(undefined_outside_metadata(&fin), Vec::<String>::new());
+    // No stale import is left for modpost and the module loader to trip on.
+    let undefined: Vec<&str> = fin
+        .symbols
+        .iter()
+        .filter(|s| s.is_undefined())
+        .map(|s| s.name.as_str())
+        .collect();
+    assert!(
+        undefined.is_empty(),
+        "undefined symbols left: {undefined:?}"
+    );
     let r = Reader::new(&fin);
     let printk: Vec<_> = r
         .relocs()
@@ -345,6 +356,12 @@ fn rmsyms_replaces_only_extracted_symbols() {
         "printk stays for the module loader"
     );
     assert!(!syms.contains(&"kallsyms_lookup_name"));
+    assert!(
+        !out.symbols
+            .iter()
+            .any(|s| s.is_undefined() && s.name == "kallsyms_lookup_name"),
+        "the extracted symbol is no longer imported"
+    );
     let relocs = Reader::new(&out).relocs();
     assert!(
         relocs

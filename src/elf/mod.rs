@@ -334,6 +334,42 @@ impl Object {
         n
     }
 
+    /// Removes undefined symbols no relocation or group refers to, so that
+    /// the module tools (modpost, the module loader) see no stale imports.
+    pub fn drop_unused_undefined(&mut self) {
+        let mut used = vec![false; self.symbols.len()];
+        for s in &self.sections {
+            for r in &s.relocs {
+                if let Some(u) = used.get_mut(r.sym) {
+                    *u = true;
+                }
+            }
+            if let Some(g) = &s.group
+                && let Some(u) = used.get_mut(g.signature)
+            {
+                *u = true;
+            }
+        }
+        let mut map = vec![usize::MAX; self.symbols.len()];
+        let mut kept = Vec::with_capacity(self.symbols.len());
+        for (i, s) in std::mem::take(&mut self.symbols).into_iter().enumerate() {
+            if s.is_undefined() && !used[i] {
+                continue;
+            }
+            map[i] = kept.len();
+            kept.push(s);
+        }
+        self.symbols = kept;
+        for s in &mut self.sections {
+            for r in &mut s.relocs {
+                r.sym = map[r.sym];
+            }
+            if let Some(g) = &mut s.group {
+                g.signature = map[g.signature];
+            }
+        }
+    }
+
     /// Sorts every section's relocations by offset (stable).
     pub fn sort_relocs(&mut self) {
         for s in &mut self.sections {
