@@ -127,6 +127,17 @@ impl Diff {
         &mut self.flags[n.0][n.1]
     }
 
+    /// Sets one flag of post span `n` with its reason; true when it was not set.
+    fn mark(&mut self, n: SpanId, which: fn(&mut Flags) -> &mut bool, reason: Reason) -> bool {
+        let flag = which(self.flag_mut(n));
+        if *flag {
+            return false;
+        }
+        *flag = true;
+        self.reasons.insert(n, reason);
+        true
+    }
+
     /// The pre span matched to post span `n`.
     pub fn matched_old(&self, n: SpanId) -> Option<SpanId> {
         self.new_match[n.0][n.1]
@@ -601,30 +612,9 @@ impl Diff {
         let same_size =
             self.old.spans[o.0][o.1].contents_size == self.new.spans[n.0][n.1].contents_size;
         match kind {
-            Kind::Text => {
-                if self.flag(n).patch {
-                    return false;
-                }
-                self.flag_mut(n).patch = true;
-                self.reasons.insert(n, reason);
-                true
-            }
-            Kind::BugTable if relocs_equal => {
-                if self.flag(n).bugpatch {
-                    return false;
-                }
-                self.flag_mut(n).bugpatch = true;
-                self.reasons.insert(n, reason);
-                true
-            }
-            Kind::Rodata if same_size => {
-                if self.flag(n).datapatch {
-                    return false;
-                }
-                self.flag_mut(n).datapatch = true;
-                self.reasons.insert(n, reason);
-                true
-            }
+            Kind::Text => self.mark(n, |f| &mut f.patch, reason),
+            Kind::BugTable if relocs_equal => self.mark(n, |f| &mut f.bugpatch, reason),
+            Kind::Rodata if same_size => self.mark(n, |f| &mut f.datapatch, reason),
             Kind::Data => {
                 // Writable data keeps its running instance: the change cannot
                 // take effect by replacing code. It is reported as refused (the
@@ -654,16 +644,14 @@ impl Diff {
                     && self.new_match[nt.0][nt.1].is_some()
                 {
                     if self.new.kinds[nt.0] == Kind::Text {
-                        if !self.flag(nt).patch {
-                            self.flag_mut(nt).patch = true;
-                            self.reasons.insert(
-                                nt,
-                                Reason {
-                                    what: "relocations",
-                                    offset: 0,
-                                },
-                            );
-                        }
+                        self.mark(
+                            nt,
+                            |f| &mut f.patch,
+                            Reason {
+                                what: "relocations",
+                                offset: 0,
+                            },
+                        );
                     } else {
                         self.unpair(nt);
                     }
@@ -717,21 +705,20 @@ impl Diff {
         }
         let mut changed = false;
         for t in to_patch {
-            if !self.flag(t).patch {
+            if self.mark(
+                t,
+                |f| &mut f.patch,
+                Reason {
+                    what: "relocations",
+                    offset: 0,
+                },
+            ) {
                 crate::log::debug(|| {
                     format!(
                         "{}: referred to at a nonzero offset",
                         self.new.spans[t.0][t.1].label
                     )
                 });
-                self.flag_mut(t).patch = true;
-                self.reasons.insert(
-                    t,
-                    Reason {
-                        what: "relocations",
-                        offset: 0,
-                    },
-                );
                 changed = true;
             }
         }

@@ -386,6 +386,23 @@ impl Analysis {
         Ok(())
     }
 
+    /// Replaces the spans of `sect` by spans cut at `cuts` (offsets inside
+    /// the section; the start and the end are implied).
+    fn split_at(&mut self, sect: usize, mut cuts: Vec<u64>) {
+        let size = self.obj.sections[sect].size();
+        cuts.retain(|&c| c < size);
+        cuts.extend([0, size]);
+        cuts.sort_unstable();
+        cuts.dedup();
+        self.spans[sect].clear();
+        for w in cuts.windows(2) {
+            self.push_span(sect, w[0], w[1] - w[0], w[1] - w[0]);
+        }
+        if self.spans[sect].is_empty() {
+            self.push_span(sect, 0, 0, 0);
+        }
+    }
+
     /// `.altinstr_aux` holds the out-of-line stubs of `static_cpu_has()`
     /// for every function of the object, each entered from one function and
     /// jumping back into it. It is split at every place another section
@@ -411,16 +428,7 @@ impl Analysis {
                 }
             }
         }
-        let mut cuts: Vec<u64> = entries.iter().map(|e| e.0).chain([0, size]).collect();
-        cuts.sort_unstable();
-        cuts.dedup();
-        self.spans[aux].clear();
-        for w in cuts.windows(2) {
-            self.push_span(aux, w[0], w[1] - w[0], w[1] - w[0]);
-        }
-        if self.spans[aux].is_empty() {
-            self.push_span(aux, 0, 0, 0);
-        }
+        self.split_at(aux, entries.iter().map(|e| e.0).collect());
         // Name each stub after its first referrer, in referrer order.
         let mut seen: HashMap<String, usize> = HashMap::new();
         let mut named = vec![false; self.spans[aux].len()];
@@ -485,7 +493,7 @@ impl Analysis {
                 continue;
             };
             let osize = self.obj.sections[osect].size();
-            let mut cuts = vec![0u64, osize];
+            let mut cuts = Vec::new();
             for r in &self.obj.sections[tsect].relocs {
                 if r.offset % t.entry_size != other_off {
                     continue;
@@ -497,15 +505,7 @@ impl Analysis {
                     cuts.push(off);
                 }
             }
-            cuts.sort_unstable();
-            cuts.dedup();
-            self.spans[osect].clear();
-            for w in cuts.windows(2) {
-                self.push_span(osect, w[0], w[1] - w[0], w[1] - w[0]);
-            }
-            if self.spans[osect].is_empty() {
-                self.push_span(osect, 0, 0, 0);
-            }
+            self.split_at(osect, cuts);
         }
         Ok(())
     }
