@@ -418,7 +418,11 @@ pub fn run(o: &Options) -> Result<i32> {
     let mut stages = Stages {
         verbose: o.verbose,
         log: log.clone(),
-        total: if o.prebuild { 2 } else { 5 } - usize::from(o.skip_prebuild),
+        total: if o.prebuild {
+            2
+        } else {
+            5 + usize::from(data.join("kmodsrc").is_dir())
+        } - usize::from(o.skip_prebuild),
         n: 0,
     };
 
@@ -643,6 +647,60 @@ pub fn run(o: &Options) -> Result<i32> {
         return Ok(EXIT_NO_CHANGES);
     }
 
+    // The update's kernel modules, from kmodsrc.
+    let kmodsrc_src = data.join("kmodsrc");
+    let mut built = false;
+    if kmodsrc_src.is_dir() {
+        let t = stages.start("building the update's modules (kmodsrc)");
+        for e in fs::read_dir(&kmodsrc_src)? {
+            let e = e?;
+            if e.file_type()?.is_file() {
+                fs::copy(e.path(), kmodsrc.join(e.file_name()))?;
+            }
+        }
+        let map = fs::read_to_string(&system_map).unwrap_or_default();
+        let map_printk = crate::sysmap::lookup_text(&map, "_printk")
+            .or_else(|| crate::sysmap::lookup_text(&map, "printk"))
+            .ok_or_else(|| {
+                anyhow!(
+                    "{}: has no printk; is it the running kernel's System.map?",
+                    system_map.display()
+                )
+            })?;
+        let mut cmd = Command::new("make");
+        cmd.arg("-C").arg(&tree);
+        if objtree != tree {
+            cmd.arg(format!("O={}", objtree.display()));
+        }
+        if let Some(j) = make.iter().find(|a| a.starts_with("-j")) {
+            cmd.arg(j);
+        }
+        cmd.arg(format!("M={}", kmodsrc.display()))
+            .arg(format!("KSPLICE_KID={kid}"))
+            .arg(format!(
+                "KSPLICE_MODULES={}",
+                targets
+                    .iter()
+                    .map(|t| t.0.as_str())
+                    .collect::<Vec<_>>()
+                    .join(" ")
+            ))
+            .arg(format!("map_printk={map_printk}"))
+            .arg(format!("KSPLICE_OBJ={}", ksplice_obj.display()))
+            .arg("modules")
+            .env("KSPLICE_CONFIG_DIR", &config)
+            .env("KSPLICE_KID", &kid);
+        if !objtree.join("Module.symvers").is_file() {
+            cmd.arg("KBUILD_MODPOST_WARN=1");
+        }
+        if !stages.run(&mut cmd)?.success() {
+            bail!("building the update's modules failed:\n{}", stages.tail(30));
+        }
+        stages.done(t);
+        built = true;
+    }
+    check_interrupt()?;
+
     // Package.
     let t = stages.start("packaging the update");
     let name = format!("ksplice-{kid}");
@@ -660,12 +718,11 @@ pub fn run(o: &Options) -> Result<i32> {
     fs::write(pkg.join("utsname"), utsname(&objtree))?;
     fs::write(pkg.join("report.json"), aggregate_report(&kid, &reports))?;
     let mut contents = String::new();
-    let modules_dir = data.join("kmodsrc");
     for (target, _) in &targets {
         let t = target.replace(['-', ','], "_");
         let mid = format!("{kid}_{t}");
-        let new_ko = tmp.join(format!("ksplice-{mid}-new.ko"));
-        let old_ko = tmp.join(format!("ksplice-{mid}-old.ko"));
+        let new_ko = kmodsrc.join(format!("ksplice-{mid}-new.ko"));
+        let old_ko = kmodsrc.join(format!("ksplice-{mid}-old.ko"));
         if new_ko.is_file() && old_ko.is_file() {
             fs::copy(&new_ko, pkg.join(new_ko.file_name().unwrap_or_default()))?;
             fs::copy(&old_ko, pkg.join(old_ko.file_name().unwrap_or_default()))?;
@@ -674,9 +731,14 @@ pub fn run(o: &Options) -> Result<i32> {
             ));
         }
     }
-    if !modules_dir.is_dir() && o.verbose >= 0 {
+    let core = kmodsrc.join(format!("ksplice-{kid}.ko"));
+    if built && core.is_file() {
+        fs::copy(&core, pkg.join(core.file_name().unwrap_or_default()))?;
+        contents.push_str(&format!("core ksplice_{kid} ksplice-{kid}.ko\n"));
+    }
+    if !built && o.verbose >= 0 {
         eprintln!(
-            "ksplice-create: warning: kmodsrc/ is not part of this version: the update carries its objects (debug/objects) but no kernel modules yet"
+            "ksplice-create: warning: no kmodsrc/ next to Makefile.ksplice: the update carries its objects (debug/objects) but no kernel modules"
         );
     }
     fs::write(pkg.join("contents"), contents)?;

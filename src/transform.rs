@@ -724,6 +724,17 @@ pub fn finalize(mut obj: Object, path: &str, target: &str, map: &SystemMap) -> O
     };
     rewrite_undefined(&a, &mut out, &mut meta, map, rewrite, |_| true)?;
     out.localize_defined();
+    // The kmodsrc linker script collects these between start and end
+    // symbols: they must exist as allocated sections, empty or not.
+    for name in [
+        ".ksplice_relocs",
+        ".ksplice_sections",
+        ".ksplice_patches",
+        ".ksplice_symbols",
+        ".ksplice_system_map",
+    ] {
+        meta.section(&mut out, name);
+    }
     out.drop_unused_undefined();
     out.sort_relocs();
     Ok(out)

@@ -1,0 +1,108 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * Ksplice update metadata, as ksplice-obj writes it (docs/FORMAT.md), and
+ * the interface between the update modules and the core module.
+ */
+#ifndef KSPLICE_H
+#define KSPLICE_H
+
+#include <linux/types.h>
+#include <linux/list.h>
+
+struct module;
+
+struct ksplice_symbol {
+	const char *name;
+	const char *label;
+	struct list_head *candidate_vals;
+	unsigned long value;
+};
+
+struct ksplice_reloc_howto {
+	u32 type;
+	u32 pcrel;
+	u32 size;
+	u32 pad;
+	u64 dst_mask;
+	u32 rightshift;
+	u32 signed_addend;
+};
+
+struct ksplice_reloc {
+	unsigned long blank_addr;
+	struct ksplice_symbol *symbol;
+	const struct ksplice_reloc_howto *howto;
+	long insn_addend;
+	long target_addend;
+};
+
+struct ksplice_section {
+	struct ksplice_symbol *symbol;
+	unsigned long address;
+	unsigned long size;
+	unsigned int flags;
+	const unsigned char **match_map;
+	int unmatched;
+};
+
+struct ksplice_patch {
+	unsigned long oldaddr;
+	unsigned long repladdr;
+	u32 type;
+	u32 size;
+	void *contents;
+	void *vaddr;
+	void *saved;
+};
+
+struct ksplice_system_map {
+	const char *label;
+	unsigned long nr_candidates;
+	const unsigned long *candidates;
+};
+
+/* The metadata of one module's worth of code (old or new). */
+struct ksplice_code {
+	struct ksplice_reloc *relocs, *relocs_end;
+	struct ksplice_section *sections, *sections_end;
+	struct ksplice_symbol *symbols, *symbols_end;
+	struct ksplice_system_map *system_map, *system_map_end;
+};
+
+/* One target (vmlinux or a module) changed by an update. */
+struct ksplice_mod_change {
+	const char *name;
+	const char *kid;
+	const char *target_name;
+	unsigned long map_printk;
+	struct module *new_code_mod;
+	struct ksplice_code old_code, new_code;
+	struct ksplice_patch *patches, *patches_end;
+	/* private to the core */
+	struct list_head list;
+};
+
+#define KS_PASTE_(x, y) x##y
+#define KS_PASTE(x, y) KS_PASTE_(x, y)
+/* The core's entry points carry the update id: several cores can coexist. */
+#define KSPLICE_KID_UNIQ(s) KS_PASTE(s##_, KSPLICE_KID)
+#define init_ksplice_mod_change KSPLICE_KID_UNIQ(init_ksplice_mod_change)
+#define cleanup_ksplice_mod_change KSPLICE_KID_UNIQ(cleanup_ksplice_mod_change)
+
+int init_ksplice_mod_change(struct ksplice_mod_change *change);
+void cleanup_ksplice_mod_change(struct ksplice_mod_change *change);
+
+#ifdef KSPLICE_MID
+/* Bounds of the metadata sections of an update module (ksplice.lds). */
+extern struct ksplice_reloc ksplice_relocs[], ksplice_relocs_end[];
+extern struct ksplice_section ksplice_sections[], ksplice_sections_end[];
+extern struct ksplice_symbol ksplice_symbols[], ksplice_symbols_end[];
+extern struct ksplice_patch ksplice_patches[], ksplice_patches_end[];
+extern struct ksplice_system_map ksplice_system_map[], ksplice_system_map_end[];
+
+/* The change of this target, defined by its new code module. */
+#define change KS_PASTE(ksplice_change_, KSPLICE_MID)
+extern struct ksplice_mod_change change;
+#endif
+
+#endif /* KSPLICE_H */

@@ -1,0 +1,33 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * The new code module of one target: the replacement code and its metadata,
+ * described for the core by a struct ksplice_mod_change that the matching
+ * old code module hands to the core.
+ */
+#include <linux/module.h>
+#include <linux/stringify.h>
+#include "ksplice.h"
+
+struct ksplice_mod_change change = {
+	.name = "ksplice_" __stringify(KSPLICE_MID),
+	.kid = __stringify(KSPLICE_KID),
+	.target_name = __stringify(KSPLICE_TARGET),
+	.map_printk = MAP_PRINTK,
+	.new_code_mod = THIS_MODULE,
+	.new_code = {
+		.relocs = ksplice_relocs,
+		.relocs_end = ksplice_relocs_end,
+		.sections = ksplice_sections,
+		.sections_end = ksplice_sections_end,
+		.symbols = ksplice_symbols,
+		.symbols_end = ksplice_symbols_end,
+		.system_map = ksplice_system_map,
+		.system_map_end = ksplice_system_map_end,
+	},
+	.patches = ksplice_patches,
+	.patches_end = ksplice_patches_end,
+};
+EXPORT_SYMBOL_GPL(change);
+
+MODULE_DESCRIPTION("Ksplice update: new code");
+MODULE_LICENSE("GPL");
