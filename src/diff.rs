@@ -298,28 +298,25 @@ impl Diff {
 
     /// Local and compiler-made symbols by stem; ambiguous stems by content.
     fn match_locals(&mut self) {
+        // Spans of each side by local key, each span once.
+        let by_key = |a: &Analysis| {
+            let mut m: HashMap<(String, Kind), Vec<SpanId>> = HashMap::new();
+            for i in 0..a.obj.symbols.len() {
+                if let (Some(key), Some(id)) = (Self::local_key(a, i), Self::span_of_symbol(a, i)) {
+                    let v = m.entry(key).or_default();
+                    if !v.contains(&id) {
+                        v.push(id);
+                    }
+                }
+            }
+            m
+        };
         let mut groups: HashMap<(String, Kind), (Vec<SpanId>, Vec<SpanId>)> = HashMap::new();
-        for i in 0..self.old.obj.symbols.len() {
-            if let (Some(key), Some(o)) = (
-                Self::local_key(&self.old, i),
-                Self::span_of_symbol(&self.old, i),
-            ) {
-                let g = groups.entry(key).or_default();
-                if !g.0.contains(&o) {
-                    g.0.push(o);
-                }
-            }
+        for (key, olds) in by_key(&self.old) {
+            groups.entry(key).or_default().0 = olds;
         }
-        for i in 0..self.new.obj.symbols.len() {
-            if let (Some(key), Some(n)) = (
-                Self::local_key(&self.new, i),
-                Self::span_of_symbol(&self.new, i),
-            ) {
-                let g = groups.entry(key).or_default();
-                if !g.1.contains(&n) {
-                    g.1.push(n);
-                }
-            }
+        for (key, news) in by_key(&self.new) {
+            groups.entry(key).or_default().1 = news;
         }
         let mut keys: Vec<_> = groups.keys().cloned().collect();
         keys.sort_by(|a, b| a.0.cmp(&b.0));
