@@ -25,6 +25,8 @@ fn install_provides_ksplice_obj_pl() {
         "Makefile.ksplice",
         "ksplice-cc",
         "scripts/ksplice-objects.mk",
+        "kmodsrc/ksplice.c",
+        "kmodsrc/Makefile",
     ] {
         assert!(
             prefix.join("share/ksplice").join(f).is_file(),
