@@ -24,11 +24,7 @@ ln -sf "$prefix/bin/ksplice-obj" "$data/ksplice-obj.pl"
 install -m 0755 ksplice-cc "$data/ksplice-cc"
 install -m 0644 scripts/ksplice-objects.mk "$data/scripts/ksplice-objects.mk"
 for item in Makefile.ksplice kmodsrc; do
-    if [ -e "$item" ]; then
-        rm -rf "${data:?}/$item"
-        cp -R "$item" "$data/$item"
-    else
-        echo "install.sh: $item is not part of this version yet; skipped" >&2
-    fi
+    rm -rf "${data:?}/$item"
+    cp -R "$item" "$data/$item"
 done
 echo "installed ksplice-obj in $prefix/bin and $data"

@@ -836,27 +836,17 @@ fn copy_tree(from: &Path, to: &Path) -> Result<()> {
 
 /// Every `OBJ.KSPLICE_report.json` of this run: (object path, JSON text).
 fn collect_reports(objtree: &Path) -> Result<Vec<(PathBuf, String)>> {
-    let mut out = Vec::new();
-    let mut stack = vec![objtree.to_path_buf()];
-    while let Some(dir) = stack.pop() {
-        let Ok(rd) = fs::read_dir(&dir) else { continue };
-        for e in rd.flatten() {
-            let p = e.path();
-            let Ok(ft) = e.file_type() else { continue };
-            if ft.is_dir() {
-                if !e.file_name().to_string_lossy().starts_with('.') {
-                    stack.push(p);
-                }
-            } else if let Some(obj) = p
-                .to_str()
-                .and_then(|s| s.strip_suffix(".KSPLICE_report.json"))
-            {
-                out.push((PathBuf::from(obj), fs::read_to_string(&p)?));
-            }
-        }
-    }
-    out.sort();
-    Ok(out)
+    let suffix = ".KSPLICE_report.json";
+    find_files(objtree, suffix)?
+        .into_iter()
+        .map(|rel| {
+            let p = objtree.join(&rel);
+            let text =
+                fs::read_to_string(&p).with_context(|| format!("{}: cannot read", p.display()))?;
+            let obj = PathBuf::from(p.to_string_lossy().trim_end_matches(suffix));
+            Ok((obj, text))
+        })
+        .collect()
 }
 
 /// The refusals a report names, as one-line reasons.
