@@ -61,6 +61,26 @@ struct ksplice_system_map {
 	const unsigned long *candidates;
 };
 
+/* Patch-author hooks, in the order they run (.ksplice_call_<name>). */
+enum ksplice_hook_kind {
+	KSPLICE_HOOK_PRE_APPLY,		/* int (*)(void), before stopping */
+	KSPLICE_HOOK_CHECK_APPLY,	/* int (*)(void), machine stopped */
+	KSPLICE_HOOK_APPLY,		/* void (*)(void), machine stopped */
+	KSPLICE_HOOK_POST_APPLY,	/* void (*)(void), after */
+	KSPLICE_HOOK_FAIL_APPLY,	/* void (*)(void), after a failure */
+	KSPLICE_HOOK_PRE_REVERSE,
+	KSPLICE_HOOK_CHECK_REVERSE,
+	KSPLICE_HOOK_REVERSE,
+	KSPLICE_HOOK_POST_REVERSE,
+	KSPLICE_HOOK_FAIL_REVERSE,
+	KSPLICE_NR_HOOKS,
+};
+
+struct ksplice_hooks {
+	void **start;
+	void **end;
+};
+
 /* The metadata of one module's worth of code (old or new). */
 struct ksplice_code {
 	struct ksplice_reloc *relocs, *relocs_end;
@@ -78,8 +98,10 @@ struct ksplice_mod_change {
 	struct module *new_code_mod;
 	struct ksplice_code old_code, new_code;
 	struct ksplice_patch *patches, *patches_end;
+	struct ksplice_hooks hooks[KSPLICE_NR_HOOKS];
 	/* private to the core */
 	struct list_head list;
+	void *priv;
 };
 
 #define KS_PASTE_(x, y) x##y
@@ -88,9 +110,13 @@ struct ksplice_mod_change {
 #define KSPLICE_KID_UNIQ(s) KS_PASTE(s##_, KSPLICE_KID)
 #define init_ksplice_mod_change KSPLICE_KID_UNIQ(init_ksplice_mod_change)
 #define cleanup_ksplice_mod_change KSPLICE_KID_UNIQ(cleanup_ksplice_mod_change)
+#define ksplice_new_code_gone KSPLICE_KID_UNIQ(ksplice_new_code_gone)
 
+/* Called by the old code module's init and exit. */
 int init_ksplice_mod_change(struct ksplice_mod_change *change);
 void cleanup_ksplice_mod_change(struct ksplice_mod_change *change);
+/* Called by the new code module's exit. */
+void ksplice_new_code_gone(struct ksplice_mod_change *change);
 
 #ifdef KSPLICE_MID
 /* Bounds of the metadata sections of an update module (ksplice.lds). */
@@ -99,6 +125,18 @@ extern struct ksplice_section ksplice_sections[], ksplice_sections_end[];
 extern struct ksplice_symbol ksplice_symbols[], ksplice_symbols_end[];
 extern struct ksplice_patch ksplice_patches[], ksplice_patches_end[];
 extern struct ksplice_system_map ksplice_system_map[], ksplice_system_map_end[];
+#define KSPLICE_HOOK_SECTION(name) \
+	extern void *ksplice_call_##name[], *ksplice_call_##name##_end[]
+KSPLICE_HOOK_SECTION(pre_apply);
+KSPLICE_HOOK_SECTION(check_apply);
+KSPLICE_HOOK_SECTION(apply);
+KSPLICE_HOOK_SECTION(post_apply);
+KSPLICE_HOOK_SECTION(fail_apply);
+KSPLICE_HOOK_SECTION(pre_reverse);
+KSPLICE_HOOK_SECTION(check_reverse);
+KSPLICE_HOOK_SECTION(reverse);
+KSPLICE_HOOK_SECTION(post_reverse);
+KSPLICE_HOOK_SECTION(fail_reverse);
 
 /* The change of this target, defined by its new code module. */
 #define change KS_PASTE(ksplice_change_, KSPLICE_MID)

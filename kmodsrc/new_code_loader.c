@@ -8,6 +8,9 @@
 #include <linux/stringify.h>
 #include "ksplice.h"
 
+#define HOOK(kind, name) \
+	[KSPLICE_HOOK_##kind] = { ksplice_call_##name, ksplice_call_##name##_end }
+
 struct ksplice_mod_change change = {
 	.name = "ksplice_" __stringify(KSPLICE_MID),
 	.kid = __stringify(KSPLICE_KID),
@@ -26,8 +29,26 @@ struct ksplice_mod_change change = {
 	},
 	.patches = ksplice_patches,
 	.patches_end = ksplice_patches_end,
+	.hooks = {
+		HOOK(PRE_APPLY, pre_apply),
+		HOOK(CHECK_APPLY, check_apply),
+		HOOK(APPLY, apply),
+		HOOK(POST_APPLY, post_apply),
+		HOOK(FAIL_APPLY, fail_apply),
+		HOOK(PRE_REVERSE, pre_reverse),
+		HOOK(CHECK_REVERSE, check_reverse),
+		HOOK(REVERSE, reverse),
+		HOOK(POST_REVERSE, post_reverse),
+		HOOK(FAIL_REVERSE, fail_reverse),
+	},
 };
 EXPORT_SYMBOL_GPL(change);
 
+static void __exit new_code_exit(void)
+{
+	ksplice_new_code_gone(&change);
+}
+
+module_exit(new_code_exit);
 MODULE_DESCRIPTION("Ksplice update: new code");
 MODULE_LICENSE("GPL");

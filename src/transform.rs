@@ -24,6 +24,21 @@ use std::collections::{HashMap, HashSet};
 /// loader resolves them (tracing call sites).
 const LOADER_SYMBOLS: &[&str] = &["mcount", "__fentry__"];
 
+/// The patch-author hook sections, in the order of the core's
+/// `enum ksplice_hook_kind` (kmodsrc/ksplice.h).
+pub const HOOK_SECTIONS: [&str; 10] = [
+    ".ksplice_call_pre_apply",
+    ".ksplice_call_check_apply",
+    ".ksplice_call_apply",
+    ".ksplice_call_post_apply",
+    ".ksplice_call_fail_apply",
+    ".ksplice_call_pre_reverse",
+    ".ksplice_call_check_reverse",
+    ".ksplice_call_reverse",
+    ".ksplice_call_post_reverse",
+    ".ksplice_call_fail_reverse",
+];
+
 /// Sections renamed in old code so that the module loader ignores them.
 fn old_code_rename(name: &str, kind: Kind) -> Option<String> {
     let hide = kind == Kind::Export
@@ -732,7 +747,10 @@ pub fn finalize(mut obj: Object, path: &str, target: &str, map: &SystemMap) -> O
         ".ksplice_patches",
         ".ksplice_symbols",
         ".ksplice_system_map",
-    ] {
+    ]
+    .into_iter()
+    .chain(HOOK_SECTIONS)
+    {
         meta.section(&mut out, name);
     }
     out.drop_unused_undefined();

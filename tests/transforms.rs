@@ -234,6 +234,18 @@ fn finalize_resolves_every_undefined_symbol() {
         undefined.is_empty(),
         "undefined symbols left: {undefined:?}"
     );
+    // The kmodsrc linker script needs every metadata and hook section
+    // allocated, even when empty (modpost refuses empty non-alloc ones).
+    for name in transform::HOOK_SECTIONS.iter().copied().chain([
+        ".ksplice_relocs",
+        ".ksplice_patches",
+        ".ksplice_system_map",
+    ]) {
+        let i = fin
+            .section_by_name(name)
+            .unwrap_or_else(|| panic!("{name} missing"));
+        assert_ne!(fin.sections[i].flags & u64::from(object::elf::SHF_ALLOC), 0);
+    }
     let r = Reader::new(&fin);
     let printk: Vec<_> = r
         .relocs()
