@@ -453,10 +453,17 @@ static int cmp_section(struct ksplice_mod_change *change,
 			continue;
 		if (field_read(old + off - h->size, h) !=
 		    field_read(&(u64){ KSPLICE_CANARY }, h)) {
-			/* Rewritten when the module was loaded (alternatives). */
-			snprintf(why, whylen, "field %#lx (%s) rewritten at load time",
-				 off - h->size, sym->label);
-			return 1;
+			/*
+			 * Rewritten when the module was loaded (alternatives,
+			 * applied for the same CPU as the running kernel's):
+			 * the bytes themselves must match.
+			 */
+			if (memcmp(old + off - h->size, run + off - h->size, h->size)) {
+				snprintf(why, whylen, "field %#lx (%s) rewritten at load time differs",
+					 off - h->size, sym->label);
+				return 1;
+			}
+			continue;
 		}
 		val = field_read(run + off - h->size, h) - r->insn_addend - r->target_addend;
 		if (h->pcrel)

@@ -908,6 +908,7 @@ pub fn keep_new_code(
         }
     }
     while filter_tables(&mut d.new) | keep_table_others(&mut d.new) {}
+    keep_referenced_strings(&mut d.new);
     d.new.compute_shifts();
     if !report.has_changes() {
         return Ok(NewCode {
@@ -920,6 +921,29 @@ pub fn keep_new_code(
         object: Some(object),
         report,
     })
+}
+
+/// Keeps a copy of every string the kept code and tables refer to. A string
+/// costs a few bytes, and a reference to the running kernel's copy would
+/// depend on run-pre matching finding it, which it cannot when only a table
+/// (a `__bug_table` file name) or an unmatchable function refers to it.
+fn keep_referenced_strings(a: &mut Analysis) {
+    let mut wanted = Vec::new();
+    for sect in 0..a.spans.len() {
+        for sp in a.spans[sect].iter().filter(|s| s.keep) {
+            for r in a.relocs_in(sect, sp.start, sp.size) {
+                if let Some((ts, tk)) = a.reloc_target_span(sect, r)
+                    && a.kinds[ts] == Kind::String
+                    && !a.spans[ts][tk].keep
+                {
+                    wanted.push((ts, tk));
+                }
+            }
+        }
+    }
+    for (ts, tk) in wanted {
+        a.spans[ts][tk].keep = true;
+    }
 }
 
 /// Keeps the pieces of a table's "other" section (alternative replacement
