@@ -908,7 +908,7 @@ pub fn keep_new_code(
         }
     }
     while filter_tables(&mut d.new) | keep_table_others(&mut d.new) {}
-    keep_referenced_strings(&mut d.new);
+    keep_referenced_strings(&mut d);
     d.new.compute_shifts();
     if !report.has_changes() {
         return Ok(NewCode {
@@ -927,7 +927,8 @@ pub fn keep_new_code(
 /// costs a few bytes, and a reference to the running kernel's copy would
 /// depend on run-pre matching finding it, which it cannot when only a table
 /// (a `__bug_table` file name) or an unmatchable function refers to it.
-fn keep_referenced_strings(a: &mut Analysis) {
+fn keep_referenced_strings(d: &mut Diff) {
+    let a = &mut d.new;
     let mut wanted = Vec::new();
     for sect in 0..a.spans.len() {
         for sp in a.spans[sect].iter().filter(|s| s.keep) {
@@ -943,6 +944,8 @@ fn keep_referenced_strings(a: &mut Analysis) {
     }
     for (ts, tk) in wanted {
         a.spans[ts][tk].keep = true;
+        // Emitted like new data: ELF relocations refer to the copy.
+        d.flags[ts][tk].new = true;
     }
 }
 

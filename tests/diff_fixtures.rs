@@ -167,6 +167,37 @@ fn changed_string_literal_patches_its_user() {
 }
 
 #[test]
+fn unchanged_string_travels_with_the_new_code() {
+    let (_, obj) = check(
+        "unchanged_string_copied",
+        Expect {
+            patched: &["greet"],
+            new: &[],
+            deleted: &[],
+            patches: 1,
+        },
+    );
+    let obj = obj.unwrap();
+    let labels: Vec<String> = Reader::new(&obj)
+        .relocs()
+        .into_iter()
+        .filter_map(|k| k.symbol.map(|s| s.label))
+        .collect();
+    assert!(
+        !labels.iter().any(|l| l.starts_with(".rodata")),
+        "no reference to the running kernel's copy of the string: {labels:?}"
+    );
+    let needle = b"unchanged greeting";
+    assert!(
+        obj.sections
+            .iter()
+            .filter(|s| s.name.starts_with(".rodata"))
+            .any(|s| s.data.windows(needle.len()).any(|w| w == needle)),
+        "the new code carries the string"
+    );
+}
+
+#[test]
 fn moved_string_is_no_change() {
     let (r, obj) = check(
         "string_moved",
