@@ -717,6 +717,18 @@ pub fn run(o: &Options) -> Result<i32> {
     fs::write(pkg.join("timestamp"), format!("{}\n", now.as_secs()))?;
     fs::write(pkg.join("utsname"), utsname(&objtree))?;
     fs::write(pkg.join("report.json"), aggregate_report(&kid, &reports))?;
+    // `<object> <function>` per changed or added function, for ksplice-view.
+    let by_object: Vec<(String, String)> = reports
+        .iter()
+        .map(|(obj, json)| {
+            let rel = obj.strip_prefix(&objtree).unwrap_or(obj);
+            (rel.display().to_string(), json.clone())
+        })
+        .collect();
+    fs::write(
+        pkg.join("patched"),
+        crate::update::patched_file(&by_object)?,
+    )?;
     let mut contents = String::new();
     for (target, _) in &targets {
         let t = target.replace(['-', ','], "_");

@@ -4,7 +4,9 @@
 //! [`protocol`] (marker files), [`elf`] (object model), [`span`] and
 //! [`classify`] (spans, labels, section kinds), [`transform`] (object
 //! transforms), [`meta`] (the metadata writer) and [`metaread`] (reading
-//! it back).
+//! it back). The update tools (ksplice-apply, ksplice-undo, ksplice-view)
+//! use [`tarball`] (safe unpacking) and [`update`] (the update package, the
+//! kernel's sysfs interface, records).
 
 pub mod classify;
 pub mod cli;
@@ -20,4 +22,6 @@ pub mod protocol;
 pub mod report;
 pub mod span;
 pub mod sysmap;
+pub mod tarball;
 pub mod transform;
+pub mod update;
