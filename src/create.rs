@@ -715,7 +715,7 @@ pub fn run(o: &Options) -> Result<i32> {
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap_or_default();
     fs::write(pkg.join("timestamp"), format!("{}\n", now.as_secs()))?;
-    fs::write(pkg.join("utsname"), utsname(&objtree))?;
+    fs::write(pkg.join("utsname"), utsname(&objtree, &config))?;
     fs::write(pkg.join("report.json"), aggregate_report(&kid, &reports))?;
     // `<object> <function>` per changed or added function, for ksplice-view.
     let by_object: Vec<(String, String)> = reports
@@ -902,17 +902,26 @@ fn aggregate_report(kid: &str, reports: &[(PathBuf, String)]) -> String {
     out
 }
 
-/// `release\nversion\n` of the kernel being patched.
-fn utsname(objtree: &Path) -> String {
-    let grab = |file: &str, key: &str| -> Option<String> {
-        let text = fs::read_to_string(objtree.join(file)).ok()?;
+/// `release\nversion\n` of the kernel being patched. The version string
+/// (`uname -v`) is that of the running kernel's build: the config
+/// directory's `include/generated/utsversion.h` when it has one, else the
+/// tree's; empty when neither says (ksplice-apply then checks the release
+/// only).
+fn utsname(objtree: &Path, config: &Path) -> String {
+    let grab = |dir: &Path, file: &str, key: &str| -> Option<String> {
+        let text = fs::read_to_string(dir.join(file)).ok()?;
         let line = text.lines().find(|l| l.contains(key))?;
         let q = line.find('"')?;
         Some(line[q + 1..].trim_end().trim_end_matches('"').to_string())
     };
-    let release = grab("include/generated/utsrelease.h", "UTS_RELEASE").unwrap_or_default();
-    let version = grab("include/generated/utsversion.h", "UTS_VERSION")
-        .or_else(|| grab("include/generated/compile.h", "UTS_VERSION"))
+    let release =
+        grab(objtree, "include/generated/utsrelease.h", "UTS_RELEASE").unwrap_or_default();
+    let version = [config, objtree]
+        .iter()
+        .find_map(|d| {
+            grab(d, "include/generated/utsversion.h", "UTS_VERSION")
+                .or_else(|| grab(d, "include/generated/compile.h", "UTS_VERSION"))
+        })
         .unwrap_or_default();
     format!("{release}\n{version}\n")
 }

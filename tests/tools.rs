@@ -801,6 +801,16 @@ fn apply_refuses_an_update_for_another_kernel() {
         "{}",
         out.stderr
     );
+
+    // An update that does not know its kernel's version string is checked
+    // by release: another release is still refused.
+    let tgz = write_update(&fake, &["vmlinux"], |top| {
+        fs::write(top.join("utsname"), "6.1.0-other\n\n").unwrap();
+    });
+    let out = fake.run(APPLY, &[s(&tgz)]);
+    assert_eq!(out.code, Some(1), "{out:?}");
+    assert!(out.stderr.contains("6.1.0-other"), "{}", out.stderr);
+    assert!(fake.log().is_empty());
 }
 
 #[test]
