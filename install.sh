@@ -1,25 +1,29 @@
 #!/usr/bin/env bash
-# Installs ksplice-obj (also as ksplice-obj.pl, for an unmodified Perl
-# ksplice-create), Makefile.ksplice and kmodsrc.
+# Installs the Ksplice tools, ksplice-obj also as ksplice-obj.pl (for an
+# unmodified Perl ksplice-create), Makefile.ksplice and kmodsrc.
 # Usage: ./install.sh [PREFIX]        (default /usr/local)
-#   KSPLICE_OBJ_BIN / KSPLICE_CREATE_BIN install those binaries instead of building.
-#   PREFIX/bin/ksplice-obj, PREFIX/bin/ksplice-create
+#   KSPLICE_BIN_DIR=DIR installs the binaries found in DIR instead of building.
+#   PREFIX/bin/ksplice-{obj,create,apply,undo,view}
 #   PREFIX/share/ksplice/{ksplice-obj.pl, Makefile.ksplice, ksplice-cc,
 #                         scripts/ksplice-objects.mk, kmodsrc/}
 set -euo pipefail
 cd "$(dirname "$0")"
 prefix=${1:-/usr/local}
 data="$prefix/share/ksplice"
-obj_bin=${KSPLICE_OBJ_BIN:-}
-create_bin=${KSPLICE_CREATE_BIN:-}
-if [ -z "$obj_bin" ] || [ -z "$create_bin" ]; then
-    cargo build --release --quiet --bin ksplice-obj --bin ksplice-create
+tools="ksplice-obj ksplice-create ksplice-apply ksplice-undo ksplice-view"
+bin_dir=${KSPLICE_BIN_DIR:-}
+if [ -z "$bin_dir" ]; then
+    # shellcheck disable=SC2046
+    cargo build --release --quiet $(for t in $tools; do echo --bin "$t"; done)
+    bin_dir=target/release
 fi
-obj_bin=${obj_bin:-target/release/ksplice-obj}
-create_bin=${create_bin:-target/release/ksplice-create}
+for t in $tools; do
+    [ -x "$bin_dir/$t" ] || { echo "install.sh: $bin_dir/$t: not built" >&2; exit 1; }
+done
 install -d "$prefix/bin" "$data/scripts"
-install -m 0755 "$obj_bin" "$prefix/bin/ksplice-obj"
-install -m 0755 "$create_bin" "$prefix/bin/ksplice-create"
+for t in $tools; do
+    install -m 0755 "$bin_dir/$t" "$prefix/bin/$t"
+done
 ln -sf "$prefix/bin/ksplice-obj" "$data/ksplice-obj.pl"
 install -m 0755 ksplice-cc "$data/ksplice-cc"
 install -m 0644 scripts/ksplice-objects.mk "$data/scripts/ksplice-objects.mk"
@@ -27,4 +31,4 @@ for item in Makefile.ksplice kmodsrc; do
     rm -rf "${data:?}/$item"
     cp -R "$item" "$data/$item"
 done
-echo "installed ksplice-obj in $prefix/bin and $data"
+echo "installed $tools in $prefix/bin and $data"

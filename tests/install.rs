@@ -10,8 +10,12 @@ fn install_provides_ksplice_obj_pl() {
     let prefix = dir.join("prefix");
     let out = Command::new(concat!(env!("CARGO_MANIFEST_DIR"), "/install.sh"))
         .arg(&prefix)
-        .env("KSPLICE_OBJ_BIN", env!("CARGO_BIN_EXE_ksplice-obj"))
-        .env("KSPLICE_CREATE_BIN", env!("CARGO_BIN_EXE_ksplice-create"))
+        .env(
+            "KSPLICE_BIN_DIR",
+            std::path::Path::new(env!("CARGO_BIN_EXE_ksplice-obj"))
+                .parent()
+                .unwrap(),
+        )
         .output()
         .unwrap();
     assert!(
@@ -20,7 +24,15 @@ fn install_provides_ksplice_obj_pl() {
         String::from_utf8_lossy(&out.stderr)
     );
     let pl = prefix.join("share/ksplice/ksplice-obj.pl");
-    assert!(prefix.join("bin/ksplice-obj").is_file());
+    for t in [
+        "ksplice-obj",
+        "ksplice-create",
+        "ksplice-apply",
+        "ksplice-undo",
+        "ksplice-view",
+    ] {
+        assert!(prefix.join("bin").join(t).is_file(), "{t} installed");
+    }
     for f in [
         "Makefile.ksplice",
         "ksplice-cc",
