@@ -459,7 +459,8 @@ static int cmp_section(struct ksplice_mod_change *change,
 			 * the bytes themselves must match.
 			 */
 			if (memcmp(old + off - h->size, run + off - h->size, h->size)) {
-				snprintf(why, whylen, "field %#lx (%s) rewritten at load time differs",
+				snprintf(why, whylen,
+					 "field %#lx (%s) rewritten at load time differs",
 					 off - h->size, sym->label);
 				return 1;
 			}
@@ -683,7 +684,22 @@ static bool in_matched_section(struct ksplice_mod_change *change,
 
 /* ------------------------------------------------------------ new code */
 
-/* Fills every ksplice relocation of the new code from the values found. */
+/* Whether addr is the oldaddr field of one of the change's patches. */
+static bool is_patch_target(struct ksplice_mod_change *change, unsigned long addr)
+{
+	const struct ksplice_patch *p;
+
+	for (p = change->patches; p < change->patches_end; p++)
+		if (addr == (unsigned long)&p->oldaddr)
+			return true;
+	return false;
+}
+
+/*
+ * Fills every ksplice relocation of the new code from the values found. The
+ * place of a patch that cannot be found means the running code is not what
+ * the update was built against: no_match.
+ */
 static int resolve_new_code(struct ksplice_mod_change *change)
 {
 	struct change_priv *cp = change->priv;
@@ -701,7 +717,8 @@ static int resolve_new_code(struct ksplice_mod_change *change)
 		    (h->type != KSPLICE_HOWTO_RELOC && h->type != KSPLICE_HOWTO_RELOC_PATCH))
 			continue;
 		if (resolve_label(change, r->symbol, &val))
-			return ks_abort(cp->update, FAILED_TO_FIND);
+			return ks_abort(cp->update, is_patch_target(change, r->blank_addr) ?
+					NO_MATCH : FAILED_TO_FIND);
 		val += r->insn_addend + r->target_addend;
 		if (h->pcrel)
 			val -= r->blank_addr;
