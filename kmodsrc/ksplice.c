@@ -27,6 +27,7 @@
 #include <linux/sched/task_stack.h>
 #include <linux/slab.h>
 #include <linux/sort.h>
+#include <linux/spinlock.h>
 #include <linux/stop_machine.h>
 #include <linux/string.h>
 #include <linux/stringhash.h>
@@ -35,6 +36,7 @@
 #include <linux/vmalloc.h>
 #include <asm/sync_core.h>
 #include "ksplice.h"
+#include "include/ksplice-patch.h"
 
 /* ksplice_reloc_howto.type */
 enum {
@@ -225,6 +227,121 @@ static int ks_poke(unsigned long addr, const void *src, size_t len)
 	return 0;
 }
 
+/* ------------------------------------------------------------ shadow data */
+
+struct shadow {
+	struct hlist_node node;
+	const void *obj;
+	unsigned long id;
+	char data[];
+};
+
+static DEFINE_HASHTABLE(shadow_table, 8);
+static DEFINE_SPINLOCK(shadow_lock);
+
+static u32 shadow_key(const void *obj, unsigned long id)
+{
+	return hash_long((unsigned long)obj ^ (id * GOLDEN_RATIO_64), 32);
+}
+
+static struct shadow *shadow_find(const void *obj, unsigned long id)
+{
+	struct shadow *sh;
+
+	hash_for_each_possible(shadow_table, sh, node, shadow_key(obj, id))
+		if (sh->obj == obj && sh->id == id)
+			return sh;
+	return NULL;
+}
+
+void *ksplice_shadow_get(const void *obj, unsigned long id)
+{
+	struct shadow *sh;
+	unsigned long flags;
+
+	spin_lock_irqsave(&shadow_lock, flags);
+	sh = shadow_find(obj, id);
+	spin_unlock_irqrestore(&shadow_lock, flags);
+	return sh ? sh->data : NULL;
+}
+
+void *ksplice_shadow_get_or_alloc(const void *obj, unsigned long id,
+				  size_t size, gfp_t gfp,
+				  int (*ctor)(void *shadow, void *arg), void *arg)
+{
+	struct shadow *sh, *fresh;
+	unsigned long flags;
+
+	fresh = kzalloc(sizeof(*fresh) + size, gfp);
+	spin_lock_irqsave(&shadow_lock, flags);
+	sh = shadow_find(obj, id);
+	if (!sh && fresh) {
+		fresh->obj = obj;
+		fresh->id = id;
+		if (ctor && ctor(fresh->data, arg)) {
+			spin_unlock_irqrestore(&shadow_lock, flags);
+			kfree(fresh);
+			return NULL;
+		}
+		hash_add(shadow_table, &fresh->node, shadow_key(obj, id));
+		sh = fresh;
+		fresh = NULL;
+	}
+	spin_unlock_irqrestore(&shadow_lock, flags);
+	kfree(fresh);
+	return sh ? sh->data : NULL;
+}
+
+void ksplice_shadow_free(const void *obj, unsigned long id)
+{
+	struct shadow *sh;
+	unsigned long flags;
+
+	spin_lock_irqsave(&shadow_lock, flags);
+	sh = shadow_find(obj, id);
+	if (sh)
+		hash_del(&sh->node);
+	spin_unlock_irqrestore(&shadow_lock, flags);
+	kfree(sh);
+}
+
+/* Frees every block with id (all of them if all); returns how many. */
+static size_t shadow_free_matching(unsigned long id, bool all)
+{
+	struct hlist_node *tmp;
+	struct shadow *sh;
+	unsigned long flags;
+	size_t n = 0;
+	int bkt;
+
+	spin_lock_irqsave(&shadow_lock, flags);
+	hash_for_each_safe(shadow_table, bkt, tmp, sh, node) {
+		if (all || sh->id == id) {
+			hash_del(&sh->node);
+			kfree(sh);
+			n++;
+		}
+	}
+	spin_unlock_irqrestore(&shadow_lock, flags);
+	return n;
+}
+
+void ksplice_shadow_free_all(unsigned long id)
+{
+	shadow_free_matching(id, false);
+}
+
+/* What the core itself provides to the new code (<ksplice-patch.h>). */
+static const struct {
+	const char *name;
+	void *addr;
+} core_symbols[] = {
+	{ "ksplice_shadow_get", ksplice_shadow_get },
+	{ "ksplice_shadow_get_or_alloc", ksplice_shadow_get_or_alloc },
+	{ "ksplice_shadow_free", ksplice_shadow_free },
+	{ "ksplice_shadow_free_all", ksplice_shadow_free_all },
+};
+
 /* ------------------------------------------------------------ symbols */
 
 static struct value *value_find(struct change_priv *cp, const char *label)
@@ -332,11 +449,18 @@ static int resolve_label(struct ksplice_mod_change *change,
 	struct change_priv *cp = change->priv;
 	struct value *v = value_find(cp, sym->label);
 	unsigned long cands[2];
+	size_t i;
 	int n;
 
 	if (v) {
 		*val = v->val;
 		return 0;
+	}
+	for (i = 0; sym->name && i < ARRAY_SIZE(core_symbols); i++) {
+		if (!strcmp(sym->name, core_symbols[i].name)) {
+			*val = (unsigned long)core_symbols[i].addr;
+			return 0;
+		}
 	}
 	n = candidates(change, sym, cands, ARRAY_SIZE(cands));
 	if (n == 1) {
@@ -1308,7 +1432,8 @@ static int reverse_update(struct update *u)
 	}
 	u->stage = STAGE_REVERSED;
 	ks_debug(u, "reversed\n");
-	pr_info("ksplice: update %s reversed\n", kobject_name(&u->kobj));
+	pr_info("ksplice: update %s reversed, %zu shadow blocks freed\n",
+		kobject_name(&u->kobj), shadow_free_matching(0, true));
 out:
 	list_for_each_entry(change, &u->changes, list)
 		unprepare_patches(change);
@@ -1592,6 +1717,7 @@ static int __init ksplice_init(void)
 
 static void __exit ksplice_exit(void)
 {
+	shadow_free_matching(0, true);
 	kobject_put(ksplice_kobj);
 }
 

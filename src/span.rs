@@ -376,6 +376,9 @@ impl Analysis {
                 }
             } else {
                 self.push_span(sect, 0, size, size);
+                if kind == Kind::Text {
+                    self.split_functions(sect);
+                }
             }
         }
         if opts.split_tables {
@@ -384,6 +387,25 @@ impl Analysis {
             self.split_out_of_line_stubs();
         }
         Ok(())
+    }
+
+    /// A text section holding several functions (`.sched.text`,
+    /// `.spinlock.text`, `.noinstr.text` and the like, which a section
+    /// attribute keeps out of `-ffunction-sections`, or the `.text` of an
+    /// assembly file) gets one span per function, as if each had its own
+    /// section.
+    fn split_functions(&mut self, sect: usize) {
+        let size = self.obj.sections[sect].size();
+        let cuts: Vec<u64> = self
+            .symbols_in(sect)
+            .iter()
+            .map(|&i| &self.obj.symbols[i])
+            .filter(|s| s.kind == object::elf::STT_FUNC && s.value > 0 && s.value < size)
+            .map(|s| s.value)
+            .collect();
+        if !cuts.is_empty() {
+            self.split_at(sect, cuts);
+        }
     }
 
     /// Replaces the spans of `sect` by spans cut at `cuts` (offsets inside

@@ -167,6 +167,19 @@ fn changed_string_literal_patches_its_user() {
 }
 
 #[test]
+fn function_of_a_shared_text_section_is_patched_alone() {
+    check(
+        "multi_function_section",
+        Expect {
+            patched: &["second"],
+            new: &[],
+            deleted: &[],
+            patches: 1,
+        },
+    );
+}
+
+#[test]
 fn unchanged_string_travels_with_the_new_code() {
     let (_, obj) = check(
         "unchanged_string_copied",
