@@ -1724,4 +1724,5 @@ static void __exit ksplice_exit(void)
 module_init(ksplice_init);
 module_exit(ksplice_exit);
 MODULE_DESCRIPTION("Ksplice core: rebootless kernel updates");
+MODULE_VERSION(KSPLICE_VERSION);
 MODULE_LICENSE("GPL");
