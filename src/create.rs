@@ -66,6 +66,9 @@ pub struct Options {
     pub verbose: i32,
     /// `--allow-data-change`.
     pub allow_data_change: bool,
+    /// `--allow-layout-change`: a changed struct or union layout is a
+    /// warning, not a refusal.
+    pub allow_layout_change: bool,
 }
 
 /// Files the patch changed, and how to put them back.
@@ -77,6 +80,17 @@ struct SourceGuard {
     created: Vec<PathBuf>,
     /// Keep the patched sources (`--series`).
     keep: bool,
+    /// Entries of `backups` (then of `created`, offset by `backups.len()`)
+    /// whose patched version is parked as `FILE.KSPLICE_postsrc` while the
+    /// original is in place (see [`SourceGuard::park_patched`]).
+    parked: Vec<usize>,
+}
+
+/// The name a patched file is parked under while the original is in place.
+fn parked_name(file: &Path) -> PathBuf {
+    let mut p = file.as_os_str().to_owned();
+    p.push(".KSPLICE_postsrc");
+    PathBuf::from(p)
 }
 
 impl SourceGuard {
@@ -103,9 +117,61 @@ impl SourceGuard {
         Ok(())
     }
 
+    /// Puts the original sources in place for a while, keeping the backups'
+    /// promise: the patched files are parked as `FILE.KSPLICE_postsrc`,
+    /// files the patch created are parked too. [`SourceGuard::unpark`] (or
+    /// [`SourceGuard::restore`], so every exit path) undoes it. Used with
+    /// `--series`, where restoring keeps the patched sources.
+    fn park_patched(&mut self) -> Result<()> {
+        let n = self.backups.len();
+        for i in 0..n + self.created.len() {
+            if i < n {
+                let (file, backup) = &self.backups[i];
+                let parked = parked_name(file);
+                fs::rename(file, &parked)
+                    .with_context(|| format!("{}: cannot set aside", file.display()))?;
+                if let Err(e) = fs::rename(backup, file) {
+                    let _ = fs::rename(&parked, file);
+                    bail!("{}: cannot put the original back: {e}", file.display());
+                }
+            } else {
+                let file = &self.created[i - n];
+                match fs::rename(file, parked_name(file)) {
+                    Ok(()) => {}
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+                    Err(e) => bail!("{}: cannot set aside: {e}", file.display()),
+                }
+            }
+            self.parked.push(i);
+        }
+        Ok(())
+    }
+
+    /// Puts the patched files parked by [`SourceGuard::park_patched`] back.
+    fn unpark(&mut self) -> Result<()> {
+        let mut first_err = None;
+        let n = self.backups.len();
+        while let Some(i) = self.parked.pop() {
+            let r = if i < n {
+                let (file, backup) = &self.backups[i];
+                fs::rename(file, backup).and_then(|()| fs::rename(parked_name(file), file))
+            } else {
+                let file = &self.created[i - n];
+                fs::rename(parked_name(file), file)
+            };
+            if let Err(e) = r {
+                first_err.get_or_insert(anyhow!("cannot put a patched source back: {e}"));
+            }
+        }
+        match first_err {
+            Some(e) => Err(e),
+            None => Ok(()),
+        }
+    }
+
     /// Puts every changed file back as it was (or drops the backups with `--series`).
     fn restore(&mut self) -> Result<()> {
-        let mut first_err = None;
+        let mut first_err = self.unpark().err();
         for (file, backup) in self.backups.drain(..).rev() {
             let r = if self.keep {
                 fs::remove_file(&backup)
@@ -276,20 +342,68 @@ impl Stages {
                 return Ok(st);
             }
             if INTERRUPTED.load(Ordering::SeqCst) {
-                let _ = Command::new("kill")
-                    .args(["-s", "TERM", "--"])
-                    .arg(format!("-{}", child.id()))
-                    .status();
-                std::thread::sleep(Duration::from_millis(300));
-                let _ = Command::new("kill")
-                    .args(["-s", "KILL", "--"])
-                    .arg(format!("-{}", child.id()))
-                    .status();
-                let _ = child.wait();
+                kill_groups(&mut [child]);
                 bail!(Interrupted);
             }
             std::thread::sleep(Duration::from_millis(50));
         }
+    }
+
+    /// Runs `cmds`, at most `jobs` at a time, each as [`Stages::run`] does;
+    /// returns whether each succeeded. Interruption (or a command that
+    /// cannot be started) kills the running ones.
+    fn run_all(&self, cmds: Vec<Command>, jobs: usize) -> Result<Vec<bool>> {
+        use std::os::unix::process::CommandExt;
+        let mut ok = vec![false; cmds.len()];
+        let mut pending = cmds.into_iter().enumerate();
+        let mut running: Vec<(usize, std::process::Child)> = Vec::new();
+        loop {
+            while running.len() < jobs.max(1) {
+                let Some((i, mut cmd)) = pending.next() else {
+                    break;
+                };
+                let spawned = fs::OpenOptions::new()
+                    .create(true)
+                    .append(true)
+                    .open(&self.log)
+                    .and_then(|log| {
+                        if self.verbose >= 1 {
+                            cmd.stdout(Stdio::inherit()).stderr(Stdio::inherit());
+                        } else {
+                            cmd.stdout(log.try_clone()?).stderr(log);
+                        }
+                        cmd.process_group(0).spawn()
+                    });
+                match spawned {
+                    Ok(child) => running.push((i, child)),
+                    Err(e) => {
+                        let mut children: Vec<_> = running.into_iter().map(|r| r.1).collect();
+                        kill_groups(&mut children);
+                        bail!("cannot run {:?}: {e}", cmd.get_program());
+                    }
+                }
+            }
+            if running.is_empty() {
+                break;
+            }
+            if INTERRUPTED.load(Ordering::SeqCst) {
+                let mut children: Vec<_> = running.into_iter().map(|r| r.1).collect();
+                kill_groups(&mut children);
+                bail!(Interrupted);
+            }
+            let mut still = Vec::new();
+            for (i, mut child) in running {
+                match child.try_wait() {
+                    Ok(Some(st)) => ok[i] = st.success(),
+                    Ok(None) => still.push((i, child)),
+                    Err(_) => {}
+                }
+            }
+            running = still;
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        check_interrupt()?;
+        Ok(ok)
     }
 
     /// The last lines of the log, for a failure message.
@@ -297,6 +411,24 @@ impl Stages {
         let text = fs::read_to_string(&self.log).unwrap_or_default();
         let lines: Vec<&str> = text.lines().collect();
         lines[lines.len().saturating_sub(n)..].join("\n")
+    }
+}
+
+/// Kills each child's process group (TERM, then KILL) and reaps the children.
+fn kill_groups(children: &mut [std::process::Child]) {
+    for sig in ["TERM", "KILL"] {
+        for child in children.iter() {
+            let _ = Command::new("kill")
+                .args(["-s", sig, "--"])
+                .arg(format!("-{}", child.id()))
+                .status();
+        }
+        if sig == "TERM" {
+            std::thread::sleep(Duration::from_millis(300));
+        }
+    }
+    for child in children.iter_mut() {
+        let _ = child.wait();
     }
 }
 
@@ -321,6 +453,30 @@ pub fn install_interrupt_handler() {
 fn check_interrupt() -> Result<()> {
     if INTERRUPTED.load(Ordering::SeqCst) {
         bail!(Interrupted);
+    }
+    Ok(())
+}
+
+/// Puts back the sources a killed run left: `FILE.KSPLICE_presrc` is the
+/// original (the patched file is in place), `FILE.KSPLICE_postsrc` the
+/// patched version (the original is in place). Without `--series` the
+/// originals stay, with it the patched versions (as [`SourceGuard::restore`]).
+fn recover_leftovers(tree: &Path, leftovers: &[PathBuf], series: bool) -> Result<()> {
+    for b in leftovers {
+        let name = b.to_string_lossy();
+        let (orig, original_aside) = match name.strip_suffix(".KSPLICE_presrc") {
+            Some(o) => (PathBuf::from(o), true),
+            None => (
+                PathBuf::from(name.trim_end_matches(".KSPLICE_postsrc")),
+                false,
+            ),
+        };
+        let r = if series == original_aside {
+            fs::remove_file(tree.join(b))
+        } else {
+            fs::rename(tree.join(b), tree.join(&orig))
+        };
+        r.with_context(|| format!("{}: cannot restore", orig.display()))?;
     }
     Ok(())
 }
@@ -388,7 +544,10 @@ pub fn run(o: &Options) -> Result<i32> {
     }
 
     // Sources a killed run left patched: put them back first.
-    let leftovers = find_files(&tree, ".KSPLICE_presrc")?;
+    // A patched file parked as FILE.KSPLICE_postsrc (the layout check of a
+    // --series run) has the original in place: kept with --series, dropped
+    // otherwise, as a backup is.
+    let leftovers = find_files_any(&tree, &[".KSPLICE_presrc", ".KSPLICE_postsrc"])?;
     if !leftovers.is_empty() {
         if o.verbose >= 0 {
             println!(
@@ -396,15 +555,7 @@ pub fn run(o: &Options) -> Result<i32> {
                 leftovers.len()
             );
         }
-        for b in leftovers {
-            let orig = PathBuf::from(b.to_string_lossy().trim_end_matches(".KSPLICE_presrc"));
-            let r = if o.series {
-                fs::remove_file(tree.join(&b))
-            } else {
-                fs::rename(tree.join(&b), tree.join(&orig))
-            };
-            r.with_context(|| format!("{}: cannot restore", orig.display()))?;
-        }
+        recover_leftovers(&tree, &leftovers, o.series)?;
     }
 
     let kid = o.id.clone().unwrap_or_else(random_id);
@@ -421,7 +572,7 @@ pub fn run(o: &Options) -> Result<i32> {
         total: if o.prebuild {
             2
         } else {
-            5 + usize::from(data.join("kmodsrc").is_dir())
+            6 + usize::from(data.join("kmodsrc").is_dir())
         } - usize::from(o.skip_prebuild),
         n: 0,
     };
@@ -429,13 +580,18 @@ pub fn run(o: &Options) -> Result<i32> {
     // The environment of every step.
     let ksplice_obj = ksplice_obj_path();
     let mut make = vec!["make".to_string(), "-rR".to_string()];
-    if let Some(j) = o.jobs.or_else(|| {
+    let jobs_opt = o.jobs.or_else(|| {
         std::env::var("CONCURRENCY_LEVEL")
             .ok()
             .and_then(|v| v.parse().ok())
-    }) {
+    });
+    if let Some(j) = jobs_opt {
         make.push(format!("-j{j}"));
     }
+    let jobs = jobs_opt
+        .or_else(|| std::thread::available_parallelism().ok().map(usize::from))
+        .unwrap_or(1)
+        .max(1);
     if o.verbose >= 2 {
         make.push("V=1".into());
     } else if o.verbose < 0 {
@@ -607,9 +763,9 @@ pub fn run(o: &Options) -> Result<i32> {
         diff.push(format!("KSPLICE_ONLY_TARGETS={}", o.only_targets.join(" ")));
     }
     let status = stages.run(&mut make_cmd(&diff))?;
-    guard.restore()?;
-    let reports = collect_reports(&objtree)?;
     if !status.success() {
+        guard.restore()?;
+        let reports = collect_reports(&objtree)?;
         let refused: Vec<String> = reports.iter().flat_map(|(_, r)| refusals(r)).collect();
         if let Some(first) = refused.first() {
             bail!(
@@ -624,6 +780,66 @@ pub fn run(o: &Options) -> Result<i32> {
         bail!(
             "applying the patch breaks the kernel build:\n{}",
             stages.tail(30)
+        );
+    }
+    stages.done(t);
+    check_interrupt()?;
+    let reports = collect_reports(&objtree)?;
+
+    // The layouts of the structs and unions the changed objects use, before
+    // and after the patch (DWARF of a private debug build of each).
+    let t = stages.start("checking structure layouts");
+    let changed = changed_objects(&objtree, &reports);
+    // ksplice-cc gives every compile the directory of <ksplice-patch.h>.
+    let patch_include = data.join("kmodsrc/include");
+    let extra: Vec<String> = if patch_include.is_dir() {
+        vec![format!("-I{}", patch_include.display())]
+    } else {
+        Vec::new()
+    };
+    let checked = (|| {
+        let check = LayoutCheck::new(&objtree, &changed, &tmp.join("layout"), extra)?;
+        check.compile(&stages, Side::After, jobs)?;
+        if o.series {
+            guard.park_patched()?;
+            check.compile(&stages, Side::Before, jobs)?;
+            guard.restore()?;
+        } else {
+            guard.restore()?;
+            check.compile(&stages, Side::Before, jobs)?;
+        }
+        check.compare()
+    })();
+    guard.restore()?;
+    let found = match checked {
+        Ok(found) => found,
+        Err(e) if o.allow_layout_change && e.downcast_ref::<Interrupted>().is_none() => {
+            eprintln!(
+                "ksplice-create: warning: structure layouts not checked (--allow-layout-change): {e:#}"
+            );
+            Vec::new()
+        }
+        Err(e) => return Err(e),
+    };
+    if !found.is_empty() {
+        if !o.allow_layout_change {
+            let lines: Vec<String> = found
+                .iter()
+                .map(|(obj, c)| format!("{obj}: {c}; {LAYOUT_ADVICE}"))
+                .collect();
+            bail!("{}", lines.join("\nksplice-create: "));
+        }
+        for (obj, c) in &found {
+            eprintln!(
+                "ksplice-create: warning: {obj}: {c}; existing objects keep the old layout (--allow-layout-change)"
+            );
+        }
+    }
+    if o.verbose >= 1 {
+        println!(
+            "      {} changed object(s), {} layout change(s)",
+            changed.len(),
+            found.len()
         );
     }
     stages.done(t);
@@ -654,8 +870,12 @@ pub fn run(o: &Options) -> Result<i32> {
         let t = stages.start("building the update's modules (kmodsrc)");
         for e in fs::read_dir(&kmodsrc_src)? {
             let e = e?;
-            if e.file_type()?.is_file() {
+            let ft = e.file_type()?;
+            if ft.is_file() {
                 fs::copy(e.path(), kmodsrc.join(e.file_name()))?;
+            } else if ft.is_dir() {
+                // include/: <ksplice-patch.h>, which the core includes too.
+                copy_tree(&e.path(), &kmodsrc.join(e.file_name()))?;
             }
         }
         let map = fs::read_to_string(&system_map).unwrap_or_default();
@@ -791,6 +1011,11 @@ pub fn run(o: &Options) -> Result<i32> {
         let _ = fs::remove_file(&partial);
         bail!("{}: tar failed", tarball.display());
     }
+    // An interruption during packaging leaves no tarball either.
+    if let Err(e) = check_interrupt() {
+        let _ = fs::remove_file(&partial);
+        return Err(e);
+    }
     fs::rename(&partial, &tarball)?;
     stages.done(t);
     let _ = lock.unlock();
@@ -813,6 +1038,11 @@ impl Drop for TmpDir {
 }
 
 fn find_files(tree: &Path, ext: &str) -> Result<Vec<PathBuf>> {
+    find_files_any(tree, &[ext])
+}
+
+/// Files under `tree` (not in hidden directories) whose name ends with one of `exts`.
+fn find_files_any(tree: &Path, exts: &[&str]) -> Result<Vec<PathBuf>> {
     let mut out = Vec::new();
     let mut stack = vec![PathBuf::new()];
     while let Some(rel) = stack.pop() {
@@ -823,7 +1053,7 @@ fn find_files(tree: &Path, ext: &str) -> Result<Vec<PathBuf>> {
             let ft = e.file_type()?;
             if ft.is_dir() && !name.to_string_lossy().starts_with('.') {
                 stack.push(r);
-            } else if ft.is_file() && name.to_string_lossy().ends_with(ext) {
+            } else if ft.is_file() && exts.iter().any(|x| name.to_string_lossy().ends_with(x)) {
                 out.push(r);
             }
         }
@@ -859,6 +1089,168 @@ fn collect_reports(objtree: &Path) -> Result<Vec<(PathBuf, String)>> {
             Ok((obj, text))
         })
         .collect()
+}
+
+/// The objects this run changed (marker `1`), relative to the objtree.
+fn changed_objects(objtree: &Path, reports: &[(PathBuf, String)]) -> Vec<String> {
+    let mut out: Vec<String> = reports
+        .iter()
+        .filter(|(obj, _)| {
+            let mut m = obj.as_os_str().to_owned();
+            m.push(".KSPLICE");
+            fs::read_to_string(PathBuf::from(m)).is_ok_and(|t| t.trim() == "1")
+        })
+        .map(|(obj, _)| {
+            obj.strip_prefix(objtree)
+                .unwrap_or(obj)
+                .display()
+                .to_string()
+        })
+        .collect();
+    out.sort();
+    out.dedup();
+    out
+}
+
+/// Which tree a debug build of the layout check is of.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Side {
+    /// The tree as found.
+    Before,
+    /// The patched tree.
+    After,
+}
+
+/// The layout check of the changed objects: each is compiled twice with
+/// the command Kbuild used plus DWARF, into a private directory, and the
+/// struct and union layouts of the two builds are compared
+/// ([`crate::layout`]).
+struct LayoutCheck {
+    objtree: PathBuf,
+    dir: PathBuf,
+    /// (object relative to the objtree, its `.cmd` file's text).
+    objects: Vec<(String, String)>,
+    /// Arguments added at the end of every compile (what ksplice-cc adds).
+    extra: Vec<String>,
+}
+
+/// The end of a layout refusal: what to do instead.
+const LAYOUT_ADVICE: &str = "existing objects keep the old layout: carry new state in shadow data (docs/PATCH-AUTHORS.md) or pass --allow-layout-change";
+
+impl LayoutCheck {
+    fn new(
+        objtree: &Path,
+        objects: &[String],
+        dir: &Path,
+        extra: Vec<String>,
+    ) -> Result<LayoutCheck> {
+        fs::create_dir_all(dir)?;
+        let mut out = Vec::new();
+        for obj in objects {
+            let path = Path::new(obj);
+            let name = path.file_name().unwrap_or_default().to_string_lossy();
+            let cmd_file = path
+                .parent()
+                .map(|p| objtree.join(p))
+                .unwrap_or_else(|| objtree.to_path_buf())
+                .join(format!(".{name}.cmd"));
+            let text = fs::read_to_string(&cmd_file).with_context(|| {
+                format!(
+                    "{obj}: cannot check structure layouts: {}: cannot read the build command",
+                    cmd_file.display()
+                )
+            })?;
+            out.push((obj.clone(), text));
+        }
+        let check = LayoutCheck {
+            objtree: objtree.to_path_buf(),
+            dir: dir.to_path_buf(),
+            objects: out,
+            extra,
+        };
+        for i in 0..check.objects.len() {
+            check.command(i, Side::After)?;
+        }
+        Ok(check)
+    }
+
+    /// The debug compile of object `i`.
+    fn command(&self, i: usize, side: Side) -> Result<Command> {
+        let (obj, text) = &self.objects[i];
+        let out = self.output(i, side).display().to_string();
+        let words = crate::layout::debug_compile_command(text, obj, &out).map_err(|e| {
+            anyhow!(
+                "{obj}: cannot check structure layouts: the build command in its .cmd file: {e}"
+            )
+        })?;
+        let mut c = Command::new(&words[0]);
+        c.args(&words[1..])
+            .args(&self.extra)
+            .current_dir(&self.objtree);
+        Ok(c)
+    }
+
+    fn output(&self, i: usize, side: Side) -> PathBuf {
+        self.dir.join(format!(
+            "{i}.{}.o",
+            if side == Side::Before {
+                "before"
+            } else {
+                "after"
+            }
+        ))
+    }
+
+    /// Compiles every object of the tree as it is now.
+    fn compile(&self, stages: &Stages, side: Side, jobs: usize) -> Result<()> {
+        let cmds = (0..self.objects.len())
+            .map(|i| self.command(i, side))
+            .collect::<Result<Vec<_>>>()?;
+        let ok = stages.run_all(cmds, jobs)?;
+        if let Some(i) = ok.iter().position(|ok| !ok) {
+            bail!(
+                "{}: compiling {} the patch with debug information (for the structure layout check) failed:\n{}",
+                self.objects[i].0,
+                if side == Side::Before {
+                    "without"
+                } else {
+                    "with"
+                },
+                stages.tail(20)
+            );
+        }
+        Ok(())
+    }
+
+    /// Each struct or union whose layout the patch changes, with its object.
+    fn compare(&self) -> Result<Vec<(String, crate::layout::LayoutChange)>> {
+        let mut found = Vec::new();
+        for (i, (obj, _)) in self.objects.iter().enumerate() {
+            let read = |side| -> Result<Vec<crate::layout::Layout>> {
+                let p = self.output(i, side);
+                let data = fs::read(&p).with_context(|| format!("{}: cannot read", p.display()))?;
+                match crate::layout::layouts_of_object(&data) {
+                    // An assembler source has no types.
+                    Err(crate::layout::LayoutError::NoDebugInfo) => Ok(Vec::new()),
+                    r => r.map_err(|e| {
+                        anyhow!(
+                            "{obj}: the debug build {} the patch: {e}",
+                            if side == Side::Before {
+                                "without"
+                            } else {
+                                "with"
+                            }
+                        )
+                    }),
+                }
+            };
+            let (before, after) = (read(Side::Before)?, read(Side::After)?);
+            for c in crate::layout::compare(&before, &after) {
+                found.push((obj.clone(), c));
+            }
+        }
+        Ok(found)
+    }
 }
 
 /// The refusals a report names, as one-line reasons.
@@ -928,7 +1320,9 @@ fn utsname(objtree: &Path, config: &Path) -> String {
 
 /// Writes `text` to stderr, one line per error in the chain.
 pub fn report_error(e: &anyhow::Error) -> i32 {
-    if e.downcast_ref::<Interrupted>().is_some() {
+    // A signal to the whole process group (Ctrl-C) also kills the helpers
+    // run in it (patch, tar), whose failure is then the interruption.
+    if e.downcast_ref::<Interrupted>().is_some() || INTERRUPTED.load(Ordering::SeqCst) {
         eprintln!("ksplice-create: interrupted; the source tree is restored");
         return EXIT_INTERRUPTED;
     }
@@ -954,6 +1348,100 @@ mod tests {
         );
         assert_eq!(strip_level(&["-p0".into()]), 0);
         assert_eq!(strip_level(&[]), 1);
+    }
+
+    fn scratch(name: &str) -> PathBuf {
+        let d = std::env::temp_dir().join(format!("ksplice-create-{name}-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&d);
+        fs::create_dir_all(&d).unwrap();
+        d
+    }
+
+    fn read(p: &Path) -> Option<String> {
+        fs::read_to_string(p).ok()
+    }
+
+    /// A guard over `a.c` (patched) and `new.c` (created by the patch).
+    fn patched_tree(d: &Path, keep: bool) -> SourceGuard {
+        fs::write(d.join("a.c"), "orig").unwrap();
+        let mut g = SourceGuard::default();
+        g.keep = keep;
+        g.back_up(&d.join("a.c")).unwrap();
+        g.back_up(&d.join("new.c")).unwrap();
+        fs::write(d.join("a.c"), "patched").unwrap();
+        fs::write(d.join("new.c"), "new").unwrap();
+        g
+    }
+
+    #[test]
+    fn parked_sources_come_back_on_every_path() {
+        let d = scratch("park");
+        let a = d.join("a.c");
+        let mut g = patched_tree(&d, false);
+        g.park_patched().unwrap();
+        assert_eq!(read(&a).as_deref(), Some("orig"));
+        assert_eq!(
+            read(&d.join("a.c.KSPLICE_postsrc")).as_deref(),
+            Some("patched")
+        );
+        assert!(!d.join("new.c").exists() && !d.join("a.c.KSPLICE_presrc").exists());
+        g.unpark().unwrap();
+        assert_eq!(read(&a).as_deref(), Some("patched"));
+        assert_eq!(read(&d.join("new.c")).as_deref(), Some("new"));
+        assert_eq!(read(&d.join("a.c.KSPLICE_presrc")).as_deref(), Some("orig"));
+        // Parked, then dropped (an error path): the tree as found.
+        g.park_patched().unwrap();
+        drop(g);
+        let mut names: Vec<String> = fs::read_dir(&d)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        names.sort();
+        assert_eq!(names, ["a.c"]);
+        assert_eq!(read(&a).as_deref(), Some("orig"));
+        // --series: parked, then restored: the patched sources stay.
+        let mut g = patched_tree(&d, true);
+        g.park_patched().unwrap();
+        g.restore().unwrap();
+        assert_eq!(read(&a).as_deref(), Some("patched"));
+        assert_eq!(read(&d.join("new.c")).as_deref(), Some("new"));
+        assert_eq!(fs::read_dir(&d).unwrap().count(), 2);
+        let _ = fs::remove_dir_all(&d);
+    }
+
+    #[test]
+    fn leftovers_of_a_killed_run() {
+        for series in [false, true] {
+            let d = scratch(&format!("leftovers-{series}"));
+            // b.c was patched (original aside), c.c parked (patched aside).
+            fs::write(d.join("b.c"), "patched").unwrap();
+            fs::write(d.join("b.c.KSPLICE_presrc"), "orig").unwrap();
+            fs::write(d.join("c.c"), "orig").unwrap();
+            fs::write(d.join("c.c.KSPLICE_postsrc"), "patched").unwrap();
+            let found = find_files_any(&d, &[".KSPLICE_presrc", ".KSPLICE_postsrc"]).unwrap();
+            assert_eq!(found.len(), 2);
+            recover_leftovers(&d, &found, series).unwrap();
+            let want = if series { "patched" } else { "orig" };
+            assert_eq!(read(&d.join("b.c")).as_deref(), Some(want));
+            assert_eq!(read(&d.join("c.c")).as_deref(), Some(want));
+            assert_eq!(fs::read_dir(&d).unwrap().count(), 2);
+            let _ = fs::remove_dir_all(&d);
+        }
+    }
+
+    #[test]
+    fn changed_objects_are_those_marked_changed() {
+        let d = scratch("changed");
+        fs::create_dir_all(d.join("fs/proc")).unwrap();
+        fs::write(d.join("fs/proc/a.o.KSPLICE"), "1\n").unwrap();
+        fs::write(d.join("fs/proc/b.o.KSPLICE"), "").unwrap();
+        let reports = vec![
+            (d.join("fs/proc/b.o"), String::new()),
+            (d.join("fs/proc/a.o"), String::new()),
+            (d.join("fs/proc/c.o"), String::new()),
+        ];
+        assert_eq!(changed_objects(&d, &reports), ["fs/proc/a.o"]);
+        let _ = fs::remove_dir_all(&d);
     }
 
     #[test]

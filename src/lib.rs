@@ -6,7 +6,8 @@
 //! transforms), [`meta`] (the metadata writer) and [`metaread`] (reading
 //! it back). The update tools (ksplice-apply, ksplice-undo, ksplice-view)
 //! use [`tarball`] (safe unpacking) and [`update`] (the update package, the
-//! kernel's sysfs interface, records).
+//! kernel's sysfs interface, records). `ksplice-create` ([`create`]) checks
+//! that a patch changes no struct or union layout with [`layout`] (DWARF).
 
 pub mod classify;
 pub mod cli;
@@ -15,6 +16,7 @@ pub mod diff;
 pub mod elf;
 pub mod error;
 pub mod fsutil;
+pub mod layout;
 pub mod log;
 pub mod meta;
 pub mod metaread;

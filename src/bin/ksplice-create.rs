@@ -78,6 +78,10 @@ struct Cli {
     /// Ignore changes to writable data instead of refusing the patch.
     #[arg(long)]
     allow_data_change: bool,
+    /// Warn about changed struct and union layouts instead of refusing the
+    /// patch (existing objects keep the old layout).
+    #[arg(long)]
+    allow_layout_change: bool,
 }
 
 fn main() -> ExitCode {
@@ -113,6 +117,7 @@ fn main() -> ExitCode {
             i32::from(cli.verbose)
         },
         allow_data_change: cli.allow_data_change,
+        allow_layout_change: cli.allow_layout_change,
     };
     let code = match create::run(&opts) {
         Ok(c) => c,
