@@ -391,13 +391,21 @@ impl Diff {
 
     /// Table entries by the (matched) code they describe.
     fn match_tables(&mut self) {
+        // The first pre section of each table name (one per export: an
+        // index, not a search per section).
+        let mut old_tables: HashMap<String, usize> = HashMap::new();
+        for (i, s) in self.old.obj.sections.iter().enumerate() {
+            if classify::table(&s.name).is_some() {
+                old_tables.entry(s.name.clone()).or_insert(i);
+            }
+        }
         for sect in 0..self.new.spans.len() {
             let name = self.new.obj.sections[sect].name.clone();
             let Some(t) = classify::table(&name) else {
                 continue;
             };
             let Some(addr) = t.addr_offset else { continue };
-            let Some(osect) = self.old.obj.section_by_name(&name) else {
+            let Some(&osect) = old_tables.get(&name) else {
                 continue;
             };
             let mut olds: HashMap<(SpanId, u64), VecDeque<usize>> = HashMap::new();
@@ -456,6 +464,9 @@ impl Diff {
             .data
             .get(ns.start as usize..(ns.start + ns.contents_size) as usize)
             .unwrap_or(&[]);
+        if a == b {
+            return None;
+        }
         for i in 0..a.len().min(b.len()) {
             if a[i] != b[i]
                 && !(self.old.part_of_reloc(o.0, os.start + i as u64)

@@ -89,8 +89,17 @@ pub struct Meta {
     sections: HashMap<String, usize>,
     sections_indexed: bool,
     /// Section symbol of each section, and undefined symbols by name: built
-    /// on first use, kept current as symbols are only ever appended.
-    symbol_index: Option<(HashMap<usize, usize>, HashMap<String, usize>)>,
+    /// on first use, brought up to date with the symbols appended since.
+    symbol_index: Option<SymbolIndex>,
+}
+
+/// The first section symbol of each section and the first undefined symbol
+/// of each name among the first `seen` symbols of the object.
+#[derive(Debug, Default)]
+struct SymbolIndex {
+    sections: HashMap<usize, usize>,
+    undefined: HashMap<String, usize>,
+    seen: usize,
 }
 
 impl Meta {
@@ -188,42 +197,45 @@ impl Meta {
         });
     }
 
-    fn index(&mut self, obj: &Object) -> &mut (HashMap<usize, usize>, HashMap<String, usize>) {
-        self.symbol_index.get_or_insert_with(|| {
-            let mut secs = HashMap::new();
-            let mut undef = HashMap::new();
-            for (i, s) in obj.symbols.iter().enumerate() {
-                match s.section {
-                    crate::elf::SymSection::Section(k) if s.is_section() => {
-                        secs.entry(k).or_insert(i);
-                    }
-                    crate::elf::SymSection::Undefined => {
-                        undef.entry(s.name.clone()).or_insert(i);
-                    }
-                    _ => {}
+    /// Brings the symbol index up to date with `obj` (symbols are only ever
+    /// appended, by this writer or by the caller) and returns it.
+    fn index(&mut self, obj: &Object) -> &mut SymbolIndex {
+        let idx = self.symbol_index.get_or_insert_with(SymbolIndex::default);
+        for (i, s) in obj.symbols.iter().enumerate().skip(idx.seen) {
+            match s.section {
+                crate::elf::SymSection::Section(k) if s.is_section() => {
+                    idx.sections.entry(k).or_insert(i);
                 }
+                crate::elf::SymSection::Undefined => {
+                    idx.undefined.entry(s.name.clone()).or_insert(i);
+                }
+                _ => {}
             }
-            (secs, undef)
-        })
+        }
+        idx.seen = obj.symbols.len();
+        idx
     }
 
-    /// The section symbol of `sect` (created if needed), in constant time.
+    /// The section symbol of `sect` (created if needed), in constant time:
+    /// the first section symbol of `sect`, as [`Object::section_symbol`].
     pub fn section_symbol(&mut self, obj: &mut Object, sect: usize) -> usize {
-        if let Some(&i) = self.index(obj).0.get(&sect) {
+        if let Some(&i) = self.index(obj).sections.get(&sect) {
             return i;
         }
-        let i = obj.section_symbol(sect);
-        self.index(obj).0.insert(sect, i);
+        // The index covers every symbol: there is none to find.
+        let i = obj.add_section_symbol(sect);
+        self.index(obj);
         i
     }
 
-    /// The undefined symbol `name` (created if needed), in constant time.
+    /// The undefined symbol `name` (created if needed), in constant time:
+    /// the first undefined symbol of that name, as [`Object::undefined_symbol`].
     pub fn undefined_symbol(&mut self, obj: &mut Object, name: &str) -> usize {
-        if let Some(&i) = self.index(obj).1.get(name) {
+        if let Some(&i) = self.index(obj).undefined.get(name) {
             return i;
         }
-        let i = obj.undefined_symbol(name);
-        self.index(obj).1.insert(name.to_string(), i);
+        let i = obj.add_undefined_symbol(name);
+        self.index(obj);
         i
     }
 

@@ -12,6 +12,8 @@ use crate::log;
 use crate::sysmap::{self, SystemMap};
 use crate::transform;
 use anyhow::{Context, Result, anyhow, bail};
+use std::collections::HashSet;
+use std::hash::{BuildHasherDefault, Hasher};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -76,7 +78,87 @@ fn require(path: &Path) -> Result<()> {
 /// Reads and parses an object, naming the file in any error.
 pub fn load_object(path: &Path) -> Result<Object> {
     let data = fsutil::read(path)?;
-    Object::parse(&data).map_err(|e| anyhow!("{}: {e}", path.display()))
+    parse_object(path, &data)
+}
+
+/// Parses the contents of the object file `path`, naming it in any error.
+fn parse_object(path: &Path, data: &[u8]) -> Result<Object> {
+    Object::parse(data).map_err(|e| anyhow!("{}: {e}", path.display()))
+}
+
+/// The System.map of `$KSPLICE_CONFIG_DIR` (empty without it), reduced to
+/// the lines naming a symbol of `objs`: the transforms of these objects look
+/// up no other name, so the result is the same as with the whole map, and
+/// the lines of the other twenty-odd thousand kernel symbols are skipped
+/// instead of parsed and indexed on every invocation.
+fn system_map_for(objs: &[&Object]) -> Result<SystemMap> {
+    let Some(path) = sysmap::config_path() else {
+        return Ok(SystemMap::default());
+    };
+    let bytes = std::fs::read(&path)
+        .with_context(|| format!("{}: cannot read System.map", path.display()))?;
+    let mut names: HashSet<&str, BuildHasherDefault<NameHasher>> = HashSet::default();
+    names.extend(
+        objs.iter()
+            .flat_map(|o| o.symbols.iter().map(|s| s.name.as_str())),
+    );
+    // Decoded as SystemMap::parse decodes it (from_utf8 first: it is much
+    // faster than the lossy decoder on the usual, valid, text).
+    let text = match std::str::from_utf8(&bytes) {
+        Ok(t) => std::borrow::Cow::Borrowed(t),
+        Err(_) => String::from_utf8_lossy(&bytes),
+    };
+    let mut kept = String::new();
+    for line in text.lines() {
+        if map_line_name(line).is_some_and(|name| names.contains(name)) {
+            kept.push_str(line);
+            kept.push('\n');
+        }
+    }
+    Ok(SystemMap::parse(&kept))
+}
+
+/// The name field of a System.map line, the third of `split_whitespace`;
+/// quickly for the usual `%016x %c NAME` layout.
+fn map_line_name(line: &str) -> Option<&str> {
+    let b = line.as_bytes();
+    let ws = |c: u8| matches!(c, b' ' | b'\t' | b'\n' | 0x0b | 0x0c | b'\r');
+    if b.len() > 19
+        && b[16] == b' '
+        && b[18] == b' '
+        && !ws(b[17])
+        && !ws(b[19])
+        && b[..16].iter().all(|&c| c.is_ascii_hexdigit())
+        && b[17].is_ascii()
+    {
+        // The name runs to the first whitespace; a non-ASCII character
+        // (which may be whitespace too) leaves it to split_whitespace.
+        match b[19..].iter().position(|&c| ws(c) || !c.is_ascii()) {
+            None => return Some(&line[19..]),
+            Some(k) if b[19 + k].is_ascii() => return Some(&line[19..19 + k]),
+            Some(_) => {}
+        }
+    }
+    line.split_whitespace().nth(2)
+}
+
+/// A fast hash for the symbol names of [`system_map_for`] (not exposed to
+/// input an attacker chooses beyond one object's symbol table).
+#[derive(Default)]
+struct NameHasher(u64);
+
+impl Hasher for NameHasher {
+    fn write(&mut self, bytes: &[u8]) {
+        for chunk in bytes.chunks(8) {
+            let mut w = [0u8; 8];
+            w[..chunk.len()].copy_from_slice(chunk);
+            self.0 =
+                (self.0.rotate_left(5) ^ u64::from_le_bytes(w)).wrapping_mul(0x517c_c1b7_2722_0a95);
+        }
+    }
+    fn finish(&self) -> u64 {
+        self.0
+    }
 }
 
 fn write_object(path: &Path, obj: &Object) -> Result<()> {
@@ -115,17 +197,22 @@ pub fn diff(arg: &str) -> Result<()> {
         bail!("Patch creates new object {}", f.obj.display());
     }
     log::action("DIFF", &f.obj.display().to_string());
-    if fsutil::same_contents(&f.pre(), &f.obj)? {
+    // Each file is read once: compared, then (when they differ) parsed.
+    let pre_data = fsutil::read(&f.pre())?;
+    let post_data = fsutil::read(&f.obj)?;
+    if pre_data == post_data {
         fsutil::remove_if_exists(&f.pre())?;
         return empty_diff(&f);
     }
-    let pre = load_object(&f.pre())?;
-    let post = load_object(&f.obj)?;
-    let map = SystemMap::from_env()?;
+    let pre = parse_object(&f.pre(), &pre_data)?;
+    drop(pre_data);
+    let post = parse_object(&f.obj, &post_data)?;
+    drop(post_data);
+    let map = system_map_for(&[&pre, &post])?;
     let kid = std::env::var("KSPLICE_KID").unwrap_or_else(|_| "unknown".to_string());
     let obj_name = f.obj.to_string_lossy().into_owned();
     let pre_name = f.pre().to_string_lossy().into_owned();
-    let nc = transform::keep_new_code(pre.clone(), &pre_name, post, &obj_name, &kid, &map)
+    let (nc, old) = transform::keep_new_and_old_code(pre, &pre_name, post, &obj_name, &kid, &map)
         .map_err(|e| anyhow!("{obj_name}: {e}"))?;
     fsutil::write_atomic(&f.report(), nc.report.json().as_bytes())?;
     if log::level() >= 1 {
@@ -155,8 +242,9 @@ pub fn diff(arg: &str) -> Result<()> {
         return empty_diff(&f);
     };
     write_object(&f.new_code(), &new_code)?;
-    let old =
-        transform::keep_old_code(pre, &pre_name, &map).map_err(|e| anyhow!("{pre_name}: {e}"))?;
+    let old = old
+        .ok_or_else(|| anyhow!("{pre_name}: no old code"))?
+        .map_err(|e| anyhow!("{pre_name}: {e}"))?;
     write_object(&f.old_code(), &old)?;
     fsutil::write_atomic(&f.marker(), b"1\n")
 }

@@ -18,7 +18,9 @@ use crate::meta::{self, DEFERRED_PREFIX, HowtoType, Meta, SymRef};
 use crate::span::{Analysis, Options};
 use crate::sysmap::SystemMap;
 use object::elf;
+use std::cell::RefCell;
 use std::collections::{HashMap, HashSet};
+use std::rc::Rc;
 
 /// Undefined symbols whose relocations stay ELF relocations: the module
 /// loader resolves them (tracing call sites).
@@ -69,33 +71,66 @@ fn matchable(a: &Analysis, sect: usize) -> Option<u32> {
     }
 }
 
-/// Candidate run-time addresses of `sym` from System.map: by its own name
-/// when undefined, else through every named symbol of its section.
-fn candidates(a: &Analysis, sym: usize, map: &SystemMap) -> Vec<u64> {
-    let obj = &a.obj;
-    let s = &obj.symbols[sym];
-    let mut out: Vec<u64> = Vec::new();
-    match s.section {
-        SymSection::Absolute => out.push(s.value),
-        SymSection::Undefined | SymSection::Common => out.extend_from_slice(map.get(&s.name)),
-        SymSection::Section(sect) => {
-            for g in &obj.symbols {
-                if g.section != SymSection::Section(sect)
-                    || g.is_file()
-                    || !crate::span::is_named(g)
-                {
-                    continue;
-                }
-                for &addr in map.get(&g.name) {
-                    let c = addr.wrapping_add(s.value).wrapping_sub(g.value);
-                    if !out.contains(&c) {
-                        out.push(c);
-                    }
-                }
+/// Candidate run-time addresses from System.map, with the part that depends
+/// only on a symbol's section worked out once per section.
+struct Candidates<'a> {
+    map: &'a SystemMap,
+    /// Per (analysis, section): the System.map address of each named symbol
+    /// of the section minus its offset, first occurrences in symbol table
+    /// order.
+    bases: RefCell<HashMap<SectionOf, Rc<[u64]>>>,
+}
+
+/// A section of an analysis (new code refers to both pre and post).
+type SectionOf = (*const Analysis, usize);
+
+impl<'a> Candidates<'a> {
+    fn new(map: &'a SystemMap) -> Candidates<'a> {
+        Candidates {
+            map,
+            bases: RefCell::new(HashMap::new()),
+        }
+    }
+
+    /// Candidate run-time addresses of `sym`: by its own name when
+    /// undefined, else through every named symbol of its section (each
+    /// section base plus the symbol's offset, without repeats).
+    fn of(&self, a: &Analysis, sym: usize) -> Vec<u64> {
+        let obj = &a.obj;
+        let s = &obj.symbols[sym];
+        match s.section {
+            SymSection::Absolute => vec![s.value],
+            SymSection::Undefined | SymSection::Common => self.map.get(&s.name).to_vec(),
+            SymSection::Section(sect) => {
+                let key = (a as *const Analysis, sect);
+                let bases = self.bases.borrow().get(&key).cloned();
+                let bases = bases.unwrap_or_else(|| {
+                    let b = self.section_bases(a, sect);
+                    self.bases.borrow_mut().insert(key, b.clone());
+                    b
+                });
+                // Adding the same offset keeps distinct bases distinct.
+                bases.iter().map(|b| b.wrapping_add(s.value)).collect()
             }
         }
     }
-    out
+
+    fn section_bases(&self, a: &Analysis, sect: usize) -> Rc<[u64]> {
+        let mut out: Vec<u64> = Vec::new();
+        let mut seen: HashSet<u64> = HashSet::new();
+        for g in a.symbols_in(sect).iter().map(|&i| &a.obj.symbols[i]) {
+            if g.is_file() || !crate::span::is_named(g) {
+                continue;
+            }
+            for &addr in self.map.get(&g.name) {
+                let b = addr.wrapping_sub(g.value);
+                if seen.insert(b) {
+                    out.push(b);
+                }
+            }
+        }
+        out.into()
+    }
 }
 
 fn unsupported_at(a: &Analysis, sect: usize, r: &Reloc) -> ObjError {
@@ -110,7 +145,13 @@ fn unsupported_at(a: &Analysis, sect: usize, r: &Reloc) -> ObjError {
 
 /// keep-old-code: the pre object prepared for run-pre matching.
 pub fn keep_old_code(obj: Object, path: &str, map: &SystemMap) -> ObjResult<Object> {
-    let mut a = Analysis::new(obj, path, Options { split_tables: true })?;
+    let a = Analysis::new(obj, path, Options { split_tables: true })?;
+    old_code_of(a, map)
+}
+
+/// keep-old-code of an analysis made with `split_tables` (its keep flags
+/// and shifts are recomputed from scratch).
+fn old_code_of(mut a: Analysis, map: &SystemMap) -> ObjResult<Object> {
     mark_old_code(&mut a);
     a.compute_shifts();
     Emit::new(&a, map).old_code()
@@ -227,7 +268,7 @@ struct Emit<'a> {
     a: &'a Analysis,
     /// For new code: the comparison with pre, whose labels matched spans take.
     diff: Option<&'a Diff>,
-    map: &'a SystemMap,
+    cands: Candidates<'a>,
     out: Object,
     meta: Meta,
     sect_map: Vec<Option<usize>>,
@@ -239,7 +280,7 @@ impl<'a> Emit<'a> {
         Emit {
             a,
             diff: None,
-            map,
+            cands: Candidates::new(map),
             out: Object {
                 e_flags: a.obj.e_flags,
                 ..Object::default()
@@ -379,23 +420,21 @@ impl<'a> Emit<'a> {
                 .symbol
                 .filter(|&c| crate::span::is_named(&d.old.obj.symbols[c]))
                 .map(|c| d.old.obj.symbols[c].name.clone());
-            let rebase = s.value as i64 - a.spans[t.0][t.1].start as i64;
-            let map = self.map;
+            let rebase = (s.value as i64).wrapping_sub(a.spans[t.0][t.1].start as i64);
+            let cands = &self.cands;
             let old_a = &d.old;
             let old_sym = old.symbol;
             let off = self
                 .meta
                 .symbol(&mut self.out, &old.label, name.as_deref(), || {
-                    old_sym
-                        .map(|c| candidates(old_a, c, map))
-                        .unwrap_or_default()
+                    old_sym.map(|c| cands.of(old_a, c)).unwrap_or_default()
                 });
             return (SymRef::Record(off), rebase);
         }
         let (label, rebase) = match span {
             Some((ts, tk)) if a.spans[ts][tk].start != 0 => {
                 let sp = &a.spans[ts][tk];
-                (sp.label.clone(), s.value as i64 - sp.start as i64)
+                (sp.label.clone(), (s.value as i64).wrapping_sub(sp.start as i64))
             }
             _ => (a.label(r.sym), 0),
         };
@@ -407,13 +446,11 @@ impl<'a> Emit<'a> {
             (_, Some((ts, tk))) if a.spans[ts][tk].symbol.is_none() => None,
             _ => named.map(|c| a.obj.symbols[c].name.clone()),
         };
-        let map = self.map;
+        let cands = &self.cands;
         let sym = r.sym;
         let off = self
             .meta
-            .symbol(&mut self.out, &label, name.as_deref(), || {
-                candidates(a, sym, map)
-            });
+            .symbol(&mut self.out, &label, name.as_deref(), || cands.of(a, sym));
         (SymRef::Record(off), rebase)
     }
 
@@ -433,8 +470,9 @@ impl<'a> Emit<'a> {
             ))
         })?;
         let (symref, rebase) = self.reloc_symbol(sect, r);
-        let target = a.target_offset(sect, r) + rebase;
-        let insn = r.addend + rebase - target;
+        // Addends are the input's: arithmetic modulo 2^64, as the loader's.
+        let target = a.target_offset(sect, r).wrapping_add(rebase);
+        let insn = r.addend.wrapping_add(rebase).wrapping_sub(target);
         let howto = self
             .meta
             .howto(&mut self.out, HowtoType::Reloc, Some(h), h.size);
@@ -527,11 +565,11 @@ impl<'a> Emit<'a> {
                     .filter(|&c| crate::span::is_named(&a.obj.symbols[c]))
                     .map(|c| a.obj.symbols[c].name.clone());
                 let sym = span.symbol;
-                let map = self.map;
+                let cands = &self.cands;
                 let ksym = self
                     .meta
                     .symbol(&mut self.out, &span.label, name.as_deref(), || {
-                        sym.map(|s| candidates(a, s, map)).unwrap_or_default()
+                        sym.map(|s| cands.of(a, s)).unwrap_or_default()
                     });
                 let start = (span.start as i64 + span.shift) as u64;
                 self.meta.ksection(
@@ -572,17 +610,12 @@ impl<'a> Emit<'a> {
         for_name: &str,
     ) {
         let a = self.a;
+        // The section's own symbols (in symbol table order), not the whole table.
         let mut points: Vec<(u64, String, Option<String>, Option<usize>)> = a
-            .obj
-            .symbols
+            .symbols_in(sect)
             .iter()
-            .enumerate()
-            .filter(|(_, s)| {
-                s.is_global()
-                    && s.section == SymSection::Section(sect)
-                    && s.value >= start
-                    && s.value < start + size.max(1)
-            })
+            .map(|&i| (i, &a.obj.symbols[i]))
+            .filter(|(_, s)| s.is_global() && s.value >= start && s.value < start + size.max(1))
             .map(|(i, s)| {
                 (
                     s.value - start,
@@ -598,9 +631,9 @@ impl<'a> Emit<'a> {
         points.sort_by(|x, y| x.0.cmp(&y.0).then(x.1.cmp(&y.1)));
         let howto = self.meta.howto(&mut self.out, HowtoType::Symbol, None, 0);
         for (off, lab, name, sym) in points {
-            let map = self.map;
+            let cands = &self.cands;
             let ksym = self.meta.symbol(&mut self.out, &lab, name.as_deref(), || {
-                sym.map(|s| candidates(a, s, map)).unwrap_or_default()
+                sym.map(|s| cands.of(a, s)).unwrap_or_default()
             });
             let blank = (osect, (start as i64 + shift) as u64 + off);
             self.meta.reloc(
@@ -898,7 +931,44 @@ pub fn keep_new_code(
     let opts = Options { split_tables: true };
     let old = Analysis::new(pre, pre_path, opts)?;
     let new = Analysis::new(post, post_path, opts)?;
-    let mut d = crate::diff::diff(old, new);
+    new_code_of(crate::diff::diff(old, new), post_path, kid, map).map(|(nc, _)| nc)
+}
+
+/// keep-new-code, then keep-old-code of the same pre object when the new
+/// code is not empty: the same results as [`keep_new_code`] followed by
+/// [`keep_old_code`] of `pre` (read from `pre_path`), with the pre object
+/// analysed once instead of twice. Errors of keep-old-code come second, as
+/// `Ok((new_code, Some(Err(..))))`, so the caller can write what comes first.
+pub fn keep_new_and_old_code(
+    pre: Object,
+    pre_path: &str,
+    post: Object,
+    post_path: &str,
+    kid: &str,
+    map: &SystemMap,
+) -> ObjResult<(NewCode, Option<ObjResult<Object>>)> {
+    let opts = Options { split_tables: true };
+    let old = Analysis::new(pre, pre_path, opts)?;
+    let new = Analysis::new(post, post_path, opts)?;
+    let (nc, d) = new_code_of(crate::diff::diff(old, new), post_path, kid, map)?;
+    // The comparison leaves the pre analysis as it was made (only the post
+    // side's keep flags and shifts change), so keep-old-code can start from it.
+    let old = nc.object.as_ref().map(|_| old_code_of(into_pre(d), map));
+    Ok((nc, old))
+}
+
+/// The pre analysis of a comparison; the rest is freed.
+fn into_pre(d: Diff) -> Analysis {
+    d.old
+}
+
+/// keep-new-code from a comparison; gives the comparison back.
+fn new_code_of(
+    mut d: Diff,
+    post_path: &str,
+    kid: &str,
+    map: &SystemMap,
+) -> ObjResult<(NewCode, Diff)> {
     let report = crate::report::Report::from_diff(&d, &crate::span::label_file(post_path));
     for sect in 0..d.new.spans.len() {
         let call = d.new.kinds[sect] == Kind::KspliceCall;
@@ -911,16 +981,22 @@ pub fn keep_new_code(
     keep_referenced_strings(&mut d);
     d.new.compute_shifts();
     if !report.has_changes() {
-        return Ok(NewCode {
-            object: None,
-            report,
-        });
+        return Ok((
+            NewCode {
+                object: None,
+                report,
+            },
+            d,
+        ));
     }
     let object = Emit::new(&d.new, map).with_diff(&d).new_code(kid)?;
-    Ok(NewCode {
-        object: Some(object),
-        report,
-    })
+    Ok((
+        NewCode {
+            object: Some(object),
+            report,
+        },
+        d,
+    ))
 }
 
 /// Keeps a copy of every string the kept code and tables refer to. A string

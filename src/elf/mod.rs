@@ -227,6 +227,12 @@ impl Object {
         {
             return i;
         }
+        self.add_section_symbol(sect)
+    }
+
+    /// Appends a section symbol for `sect` (the caller knows there is none)
+    /// and returns its index.
+    pub fn add_section_symbol(&mut self, sect: usize) -> usize {
         self.symbols.push(Symbol {
             name: String::new(),
             value: 0,
@@ -248,6 +254,12 @@ impl Object {
         {
             return i;
         }
+        self.add_undefined_symbol(name)
+    }
+
+    /// Appends an undefined global symbol `name` (the caller knows there is
+    /// none) and returns its index.
+    pub fn add_undefined_symbol(&mut self, name: &str) -> usize {
         self.symbols.push(Symbol {
             name: name.to_string(),
             value: 0,
