@@ -978,6 +978,7 @@ fn new_code_of(
         }
     }
     while filter_tables(&mut d.new) | keep_table_others(&mut d.new) {}
+    drop_running_exports(&mut d);
     keep_referenced_strings(&mut d);
     d.new.compute_shifts();
     if !report.has_changes() {
@@ -997,6 +998,23 @@ fn new_code_of(
         },
         d,
     ))
+}
+
+/// The export entries of a replaced function stay the running kernel's
+/// (they lead to the old entry point, which jumps to the new code): the
+/// new code carries only the entries of exports the patch adds, else the
+/// module would export a symbol the kernel already exports.
+fn drop_running_exports(d: &mut Diff) {
+    for sect in 0..d.new.spans.len() {
+        if d.new.kinds[sect] != Kind::Export {
+            continue;
+        }
+        for k in 0..d.new.spans[sect].len() {
+            if !d.flags[sect][k].new {
+                d.new.spans[sect][k].keep = false;
+            }
+        }
+    }
 }
 
 /// Keeps a copy of every string the kept code and tables refer to. A string

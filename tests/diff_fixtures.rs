@@ -359,6 +359,27 @@ fn new_function_is_kept() {
 }
 
 #[test]
+fn changed_exported_function_is_not_exported_again() {
+    let (r, obj) = check(
+        "exported_function_changed",
+        Expect {
+            patched: &["sleepy"],
+            new: &[],
+            deleted: &[],
+            patches: 1,
+        },
+    );
+    assert!(r.new_exports.is_empty() && r.deleted_exports.is_empty());
+    let obj = obj.unwrap();
+    // modpost would refuse the module: the kernel already exports it.
+    assert!(
+        !obj.sections.iter().any(|s| s.name.starts_with("___ksymtab")),
+        "the new code carries no export entry"
+    );
+    assert!(!obj.symbols.iter().any(|s| s.name.starts_with("__ksymtab_")));
+}
+
+#[test]
 fn new_export_is_recorded() {
     let (r, _) = check(
         "new_export",
