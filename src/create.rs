@@ -86,6 +86,15 @@ struct SourceGuard {
     parked: Vec<usize>,
 }
 
+/// The marker of a file the patch creates (`FILE.KSPLICE_newsrc`, empty):
+/// a run killed before it could remove the file leaves the marker, which
+/// tells the next run to remove it (as a backup tells it to put one back).
+fn created_marker(file: &Path) -> PathBuf {
+    let mut p = file.as_os_str().to_owned();
+    p.push(".KSPLICE_newsrc");
+    PathBuf::from(p)
+}
+
 /// The name a patched file is parked under while the original is in place.
 fn parked_name(file: &Path) -> PathBuf {
     let mut p = file.as_os_str().to_owned();
@@ -112,6 +121,13 @@ impl SourceGuard {
             fs::copy(&backup, file)
                 .with_context(|| format!("{}: cannot copy back", file.display()))?;
         } else {
+            // patch(1) would make a new file's directory: made first here.
+            if let Some(dir) = file.parent() {
+                fs::create_dir_all(dir)
+                    .with_context(|| format!("{}: cannot create", dir.display()))?;
+            }
+            File::create(created_marker(file))
+                .with_context(|| format!("{}: cannot mark as new", file.display()))?;
             self.created.push(file.to_path_buf());
         }
         Ok(())
@@ -182,16 +198,21 @@ impl SourceGuard {
                 first_err.get_or_insert(anyhow!("{}: cannot restore: {e}", file.display()));
             }
         }
-        if !self.keep {
-            for file in self.created.drain(..) {
-                if let Err(e) = fs::remove_file(&file)
+        for file in self.created.drain(..) {
+            let marker = created_marker(&file);
+            let gone = if self.keep {
+                vec![marker]
+            } else {
+                vec![file, marker]
+            };
+            for f in gone {
+                if let Err(e) = fs::remove_file(&f)
                     && e.kind() != std::io::ErrorKind::NotFound
                 {
-                    first_err.get_or_insert(anyhow!("{}: cannot remove: {e}", file.display()));
+                    first_err.get_or_insert(anyhow!("{}: cannot remove: {e}", f.display()));
                 }
             }
         }
-        self.created.clear();
         match first_err {
             Some(e) => Err(e),
             None => Ok(()),
@@ -464,6 +485,19 @@ fn check_interrupt() -> Result<()> {
 fn recover_leftovers(tree: &Path, leftovers: &[PathBuf], series: bool) -> Result<()> {
     for b in leftovers {
         let name = b.to_string_lossy();
+        // A file the patch created: removed, unless --series keeps it.
+        if let Some(new) = name.strip_suffix(".KSPLICE_newsrc") {
+            if !series {
+                match fs::remove_file(tree.join(new)) {
+                    Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                        return Err(e).with_context(|| format!("{new}: cannot remove"));
+                    }
+                    _ => {}
+                }
+            }
+            fs::remove_file(tree.join(b)).with_context(|| format!("{new}: cannot restore"))?;
+            continue;
+        }
         let (orig, original_aside) = match name.strip_suffix(".KSPLICE_presrc") {
             Some(o) => (PathBuf::from(o), true),
             None => (
@@ -547,7 +581,10 @@ pub fn run(o: &Options) -> Result<i32> {
     // A patched file parked as FILE.KSPLICE_postsrc (the layout check of a
     // --series run) has the original in place: kept with --series, dropped
     // otherwise, as a backup is.
-    let leftovers = find_files_any(&tree, &[".KSPLICE_presrc", ".KSPLICE_postsrc"])?;
+    let leftovers = find_files_any(
+        &tree,
+        &[".KSPLICE_presrc", ".KSPLICE_postsrc", ".KSPLICE_newsrc"],
+    )?;
     if !leftovers.is_empty() {
         if o.verbose >= 0 {
             println!(
@@ -1418,13 +1455,24 @@ mod tests {
             fs::write(d.join("b.c.KSPLICE_presrc"), "orig").unwrap();
             fs::write(d.join("c.c"), "orig").unwrap();
             fs::write(d.join("c.c.KSPLICE_postsrc"), "patched").unwrap();
-            let found = find_files_any(&d, &[".KSPLICE_presrc", ".KSPLICE_postsrc"]).unwrap();
-            assert_eq!(found.len(), 2);
+            // n.c was created by the patch.
+            fs::write(d.join("n.c"), "new").unwrap();
+            fs::write(d.join("n.c.KSPLICE_newsrc"), "").unwrap();
+            let found = find_files_any(
+                &d,
+                &[".KSPLICE_presrc", ".KSPLICE_postsrc", ".KSPLICE_newsrc"],
+            )
+            .unwrap();
+            assert_eq!(found.len(), 3);
             recover_leftovers(&d, &found, series).unwrap();
             let want = if series { "patched" } else { "orig" };
             assert_eq!(read(&d.join("b.c")).as_deref(), Some(want));
             assert_eq!(read(&d.join("c.c")).as_deref(), Some(want));
-            assert_eq!(fs::read_dir(&d).unwrap().count(), 2);
+            assert_eq!(d.join("n.c").exists(), series);
+            assert_eq!(
+                fs::read_dir(&d).unwrap().count(),
+                if series { 3 } else { 2 }
+            );
             let _ = fs::remove_dir_all(&d);
         }
     }

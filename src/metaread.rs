@@ -133,7 +133,7 @@ impl<'a> Reader<'a> {
         let s = self.obj.section_by_name(name)?;
         Some(KSymbol {
             name: self.string(&self.pointer(s, *off)),
-            label: self.string(&self.pointer(s, off + 8))?,
+            label: self.string(&self.pointer(s, off.checked_add(8)?))?,
         })
     }
 
@@ -143,7 +143,7 @@ impl<'a> Reader<'a> {
         };
         let s = self.obj.section_by_name(name)?;
         let sec = &self.obj.sections[s];
-        if off + HOWTO_SIZE > sec.size() {
+        if off.checked_add(HOWTO_SIZE)? > sec.size() {
             return None;
         }
         Some(KHowto {
@@ -234,7 +234,10 @@ impl<'a> Reader<'a> {
                 && let Some(a) = self.obj.section_by_name(&name)
             {
                 for k in 0..n.min(1 << 16) {
-                    if let Some(v) = self.obj.sections[a].read_uint(at + 8 * k, 8) {
+                    if let Some(v) = at
+                        .checked_add(8 * k)
+                        .and_then(|p| self.obj.sections[a].read_uint(p, 8))
+                    {
                         candidates.push(v);
                     }
                 }

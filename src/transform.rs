@@ -434,7 +434,10 @@ impl<'a> Emit<'a> {
         let (label, rebase) = match span {
             Some((ts, tk)) if a.spans[ts][tk].start != 0 => {
                 let sp = &a.spans[ts][tk];
-                (sp.label.clone(), (s.value as i64).wrapping_sub(sp.start as i64))
+                (
+                    sp.label.clone(),
+                    (s.value as i64).wrapping_sub(sp.start as i64),
+                )
             }
             _ => (a.label(r.sym), 0),
         };
@@ -507,7 +510,7 @@ impl<'a> Emit<'a> {
             ) {
                 (Some(ots), Some(tk)) if a.spans[ts][tk].keep => {
                     let sym = self.meta.section_symbol(&mut self.out, ots);
-                    Some((sym, r.addend + a.spans[ts][tk].shift))
+                    Some((sym, r.addend.wrapping_add(a.spans[ts][tk].shift)))
                 }
                 _ => None,
             }
@@ -872,7 +875,7 @@ fn rewrite_undefined(
                 (sect, r.offset),
                 SymRef::Record(ksym),
                 howto,
-                r.addend - target,
+                r.addend.wrapping_sub(target),
                 target,
             );
         }
@@ -1210,7 +1213,7 @@ impl<'a> Emit<'a> {
                 rec.0,
                 rec.1 + 8,
                 osect,
-                (out_start + target) as i64,
+                out_start.wrapping_add(target) as i64,
             );
             self.patch_storage(rec, TRAMPOLINE_SIZE, None, None);
         }

@@ -938,6 +938,314 @@ fn apply_refuses_hostile_tarballs() {
     assert!(!fake.path("evil").exists() && !Path::new("/tmp/evil").exists());
 }
 
+/// Every entry under `dir`, relative, with its kind (`d`, `f`, `l`, `o`),
+/// sorted; for checking that a tool wrote nothing outside its private
+/// temporary directory.
+fn snapshot(dir: &Path, skip: &[&str]) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in fs::read_dir(&d).unwrap() {
+            let e = e.unwrap();
+            let p = e.path();
+            let rel = p.strip_prefix(dir).unwrap().to_string_lossy().into_owned();
+            if skip.contains(&rel.as_str()) {
+                continue;
+            }
+            let ft = e.file_type().unwrap();
+            let kind = if ft.is_symlink() {
+                "l"
+            } else if ft.is_dir() {
+                stack.push(p.clone());
+                "d"
+            } else if ft.is_file() {
+                "f"
+            } else {
+                "o"
+            };
+            out.push(format!("{kind} {rel}"));
+        }
+    }
+    out.sort();
+    out
+}
+
+/// More hostile archives and updates, each through ksplice-apply,
+/// ksplice-view and ksplice-undo (which all open tarballs): refused with
+/// one clear line naming the file and the cause, exit status 1, nothing
+/// loaded (the fake insmod log stays empty), nothing written anywhere but
+/// the private temporary directory, which is gone afterwards.
+#[test]
+fn hostile_updates_are_refused_by_every_tool() {
+    let fake = Fake::new("hostile2");
+    // Places an escaping entry would reach (none may exist afterwards).
+    let outside = std::env::temp_dir().join(format!("ksplice-hostile-{}", std::process::id()));
+    let _ = fs::remove_dir_all(&outside);
+    let out_s = outside.display().to_string();
+    let files = update_files(&["vmlinux"]);
+    // A complete good update as a Tar, with `edit` applied to its files.
+    type Files = Vec<(String, Vec<u8>)>;
+    let update = |edit: &dyn Fn(&mut Files)| -> Tar {
+        let mut f = files.clone();
+        edit(&mut f);
+        let mut t = Tar::default();
+        t.entry("ksplice-abc/", b'5', b"");
+        for (name, data) in &f {
+            if let Some(dir) = name.strip_suffix('/') {
+                t.entry(&format!("ksplice-abc/{dir}/"), b'5', b"");
+            } else {
+                t.entry(&format!("ksplice-abc/{name}"), b'0', data);
+            }
+        }
+        t
+    };
+    let contents = |text: &str| {
+        let text = text.to_string();
+        update(&move |f| {
+            f.iter_mut().find(|x| x.0 == "contents").unwrap().1 = text.clone().into_bytes()
+        })
+    };
+    let good_change = "change vmlinux ksplice_abc_vmlinux_new ksplice-abc_vmlinux-new.ko ksplice_abc_vmlinux_old ksplice-abc_vmlinux-old.ko\n";
+    let good_core = "core ksplice_abc ksplice-abc.ko\n";
+    let mut cases: Vec<(&str, Vec<u8>, String)> = Vec::new();
+    let mut case = |name: &'static str, data: Vec<u8>, want: &str| {
+        cases.push((name, data, want.to_string()));
+    };
+
+    // Entries that would reach outside, links and special files.
+    case(
+        "block-device",
+        update(&|_| {}).entry("ksplice-abc/sda", b'4', b"").gz(),
+        "device file",
+    );
+    case(
+        "symlink-relative-out",
+        update(&|_| {})
+            .raw_entry(b"ksplice-abc/up", b'2', b"", b"../../../..")
+            .gz(),
+        "symbolic link",
+    );
+    case(
+        "symlink-then-through",
+        update(&|_| {})
+            .raw_entry(b"ksplice-abc/l", b'2', b"", out_s.as_bytes())
+            .entry("ksplice-abc/l/evil.ko", b'0', b"x")
+            .gz(),
+        "symbolic link",
+    );
+    case(
+        "symlink-as-contents",
+        update(&|f| f.retain(|x| x.0 != "contents"))
+            .raw_entry(b"ksplice-abc/contents", b'2', b"", b"/etc/passwd")
+            .gz(),
+        "symbolic link",
+    );
+    case(
+        "hardlink-absolute",
+        update(&|_| {})
+            .raw_entry(b"ksplice-abc/pw", b'1', b"", b"/etc/passwd")
+            .gz(),
+        "hard link",
+    );
+    case(
+        "hardlink-dotdot",
+        update(&|_| {})
+            .raw_entry(b"ksplice-abc/pw", b'1', b"", b"../../../etc/passwd")
+            .gz(),
+        "hard link",
+    );
+    let long = format!("ksplice-abc/{}/../../../../evil", "d".repeat(120));
+    case(
+        "gnu-longname-dotdot",
+        update(&|_| {})
+            .entry("././@LongLink", b'L', long.as_bytes())
+            .entry("ksplice-abc/short", b'0', b"x")
+            .gz(),
+        "'..'",
+    );
+    let pax = {
+        let rec = format!("path=ksplice-abc/../{}/evil\n", "x".repeat(8));
+        let len = rec.len() + 3;
+        let len = len + (len + 1).to_string().len() - 2;
+        format!("{len} {rec}")
+    };
+    case(
+        "pax-path-dotdot",
+        update(&|_| {})
+            .entry("ksplice-abc/PaxHeader", b'x', pax.as_bytes())
+            .entry("ksplice-abc/innocent", b'0', b"x")
+            .gz(),
+        "'..'",
+    );
+    case(
+        "absolute-in-update",
+        update(&|_| {})
+            .entry(&format!("{out_s}/evil.ko"), b'0', b"x")
+            .gz(),
+        "absolute path",
+    );
+    case(
+        "dotdot-after-files",
+        update(&|_| {})
+            .entry("ksplice-abc/debug/../../evil", b'0', b"x")
+            .gz(),
+        "'..'",
+    );
+
+    // contents naming files outside the update.
+    for (name, text, want) in [
+        (
+            "contents-dotdot-core",
+            format!("{good_change}core ksplice_abc ../../etc/x.ko\n"),
+            "bad module file name \"../../etc/x.ko\"",
+        ),
+        (
+            "contents-absolute-core",
+            format!("{good_change}core ksplice_abc /abs.ko\n"),
+            "bad module file name \"/abs.ko\"",
+        ),
+        (
+            "contents-absolute-new",
+            format!(
+                "change vmlinux ksplice_abc_vmlinux_new /abs.ko ksplice_abc_vmlinux_old ksplice-abc_vmlinux-old.ko\n{good_core}"
+            ),
+            "bad module file name \"/abs.ko\"",
+        ),
+        (
+            "contents-subdir",
+            format!(
+                "change vmlinux ksplice_abc_vmlinux_new debug/x.ko ksplice_abc_vmlinux_old ksplice-abc_vmlinux-old.ko\n{good_core}"
+            ),
+            "bad module file name \"debug/x.ko\"",
+        ),
+        (
+            "contents-hidden",
+            format!("{good_change}core ksplice_abc ..ko\n"),
+            "bad module file name",
+        ),
+        (
+            "contents-foreign-module",
+            format!(
+                "change vmlinux ext4 ksplice-abc_vmlinux-new.ko ksplice_abc_vmlinux_old ksplice-abc_vmlinux-old.ko\n{good_core}"
+            ),
+            "does not belong to update abc",
+        ),
+        ("contents-empty", String::new(), "no core line"),
+        (
+            "contents-garbage",
+            "\u{1}\u{2}ELF garbage \u{7f}\n\n".to_string(),
+            "unknown kind of line",
+        ),
+    ] {
+        case(name, contents(&text).gz(), want);
+    }
+    case(
+        "contents-invalid-utf8",
+        update(&|f| {
+            f.iter_mut().find(|x| x.0 == "contents").unwrap().1 = vec![0xff, 0xfe, b'\n', 0x80];
+        })
+        .gz(),
+        "contents: cannot read",
+    );
+    case(
+        "contents-missing",
+        update(&|f| f.retain(|x| x.0 != "contents")).gz(),
+        "the update has no contents file",
+    );
+    case(
+        "contents-directory",
+        update(&|f| {
+            f.retain(|x| x.0 != "contents");
+            f.push(("contents/".into(), Vec::new()));
+        })
+        .gz(),
+        "contents: not a regular file",
+    );
+    case(
+        "module-file-missing",
+        update(&|f| f.retain(|x| x.0 != "ksplice-abc.ko")).gz(),
+        "module file ksplice-abc.ko is not in the update",
+    );
+    case(
+        "utsname-garbage",
+        update(&|f| {
+            f.iter_mut().find(|x| x.0 == "utsname").unwrap().1 = b"one line only".to_vec();
+        })
+        .gz(),
+        "utsname is not two lines",
+    );
+    case(
+        "api-version-other",
+        update(&|f| {
+            f.iter_mut().find(|x| x.0 == "api-version").unwrap().1 = b"99\n".to_vec();
+        })
+        .gz(),
+        "update format version 99",
+    );
+    case(
+        "top-not-ksplice",
+        {
+            let mut t = Tar::default();
+            t.entry("update/", b'5', b"");
+            for (name, data) in &files {
+                t.entry(&format!("update/{name}"), b'0', data);
+            }
+            t.gz()
+        },
+        "not ksplice-ID",
+    );
+
+    // Truncation at every kind of place.
+    let whole = update(&|_| {}).tar();
+    case("truncated-at-header", gz(&whole[..1024]), "truncated");
+    case("truncated-mid-header", gz(&whole[..700]), "truncated");
+    case(
+        "no-end-blocks",
+        gz(&whole[..whole.len() - 1024]),
+        "truncated",
+    );
+    let z = gz(&whole);
+    case("gzip-cut", z[..z.len() / 2].to_vec(), "");
+    case("gzip-cut-trailer", z[..z.len() - 4].to_vec(), "");
+    case("empty-file", Vec::new(), "not a gzip");
+
+    let skip = ["stdout", "stderr", "log"];
+    for (name, data, want) in &cases {
+        let f = fake.path(&format!("{name}.tar.gz"));
+        fs::write(&f, data).unwrap();
+        let before = snapshot(&fake.dir, &skip);
+        for tool in [APPLY, VIEW, UNDO] {
+            let tool_name = Path::new(tool).file_name().unwrap().to_str().unwrap();
+            let out = fake.run(tool, &[s(&f)]);
+            assert_eq!(out.code, Some(1), "{tool_name} {name}: {out:?}");
+            let err = out.stderr.trim_end();
+            assert_eq!(err.lines().count(), 1, "{tool_name} {name}: {err}");
+            assert!(
+                err.starts_with(&format!("{tool_name}: {}: ", s(&f))),
+                "{tool_name} {name}: {err}"
+            );
+            assert!(
+                err.contains(want.as_str()),
+                "{tool_name} {name}: {want:?} in {err}"
+            );
+            assert!(
+                fake.log().is_empty(),
+                "{tool_name} {name}: something was loaded"
+            );
+            assert_eq!(
+                snapshot(&fake.dir, &skip),
+                before,
+                "{tool_name} {name}: written outside the private directory"
+            );
+        }
+        assert!(!outside.exists(), "{name}: {out_s} was created");
+        fs::remove_file(&f).unwrap();
+    }
+    for p in ["/evil", "/abs.ko", "/etc/x.ko"] {
+        assert!(!Path::new(p).exists(), "{p}");
+    }
+}
+
 // ---------------------------------------------------------------- undo
 
 #[test]
