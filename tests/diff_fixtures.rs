@@ -373,7 +373,9 @@ fn changed_exported_function_is_not_exported_again() {
     let obj = obj.unwrap();
     // modpost would refuse the module: the kernel already exports it.
     assert!(
-        !obj.sections.iter().any(|s| s.name.starts_with("___ksymtab")),
+        !obj.sections
+            .iter()
+            .any(|s| s.name.starts_with("___ksymtab")),
         "the new code carries no export entry"
     );
     assert!(!obj.symbols.iter().any(|s| s.name.starts_with("__ksymtab_")));
