@@ -9,7 +9,7 @@
 use anyhow::{Context, Result};
 use fs2::FileExt;
 use std::fs::{self, File};
-use std::io::Write;
+use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 
 /// The temporary name an output is written under before it is renamed.
@@ -51,14 +51,48 @@ pub fn read(path: &Path) -> Result<Vec<u8>> {
     fs::read(path).with_context(|| format!("{}: cannot read", path.display()))
 }
 
-/// True when both files exist and have identical contents.
+/// True when both files exist and have identical contents. Compared a
+/// block at a time, as `cmp` does: no copy of the whole files in memory,
+/// and a difference ends the reading.
 pub fn same_contents(a: &Path, b: &Path) -> Result<bool> {
     let (ma, mb) = (fs::metadata(a), fs::metadata(b));
     match (ma, mb) {
         (Ok(ma), Ok(mb)) if ma.len() != mb.len() => Ok(false),
-        (Ok(_), Ok(_)) => Ok(read(a)? == read(b)?),
+        (Ok(_), Ok(_)) => {
+            let open =
+                |p: &Path| File::open(p).with_context(|| format!("{}: cannot read", p.display()));
+            let (mut fa, mut fb) = (open(a)?, open(b)?);
+            const BLOCK: usize = 64 << 10;
+            let (mut ba, mut bb) = (vec![0u8; BLOCK], vec![0u8; BLOCK]);
+            loop {
+                let na = fill(&mut fa, &mut ba)
+                    .with_context(|| format!("{}: cannot read", a.display()))?;
+                let nb = fill(&mut fb, &mut bb)
+                    .with_context(|| format!("{}: cannot read", b.display()))?;
+                if na != nb || ba[..na] != bb[..nb] {
+                    return Ok(false);
+                }
+                if na == 0 {
+                    return Ok(true);
+                }
+            }
+        }
         _ => Ok(false),
     }
+}
+
+/// Reads from `f` until `buf` is full or the file ends; the bytes read.
+fn fill(f: &mut File, buf: &mut [u8]) -> std::io::Result<usize> {
+    let mut n = 0;
+    while n < buf.len() {
+        match f.read(&mut buf[n..]) {
+            Ok(0) => break,
+            Ok(k) => n += k,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(n)
 }
 
 /// An exclusive lock on an object file, held until dropped.

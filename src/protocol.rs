@@ -197,13 +197,12 @@ pub fn diff(arg: &str) -> Result<()> {
         bail!("Patch creates new object {}", f.obj.display());
     }
     log::action("DIFF", &f.obj.display().to_string());
-    // Each file is read once: compared, then (when they differ) parsed.
-    let pre_data = fsutil::read(&f.pre())?;
-    let post_data = fsutil::read(&f.obj)?;
-    if pre_data == post_data {
+    if fsutil::same_contents(&f.pre(), &f.obj)? {
         fsutil::remove_if_exists(&f.pre())?;
         return empty_diff(&f);
     }
+    let pre_data = fsutil::read(&f.pre())?;
+    let post_data = fsutil::read(&f.obj)?;
     let pre = parse_object(&f.pre(), &pre_data)?;
     drop(pre_data);
     let post = parse_object(&f.obj, &post_data)?;
