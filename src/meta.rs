@@ -6,8 +6,8 @@
 
 use crate::elf::howto::Howto;
 use crate::elf::{Object, Reloc, Section};
+use crate::span::{HashMap, HashSet};
 use object::elf;
-use std::collections::{HashMap, HashSet};
 
 /// Size of `struct ksplice_symbol` (name, label, candidate_vals, value).
 pub const SYMBOL_SIZE: u64 = 32;

@@ -9,11 +9,10 @@ use crate::elf::Object;
 use crate::error::ObjError;
 use crate::fsutil::{self, ObjLock};
 use crate::log;
+use crate::span::HashSet;
 use crate::sysmap::{self, SystemMap};
 use crate::transform;
 use anyhow::{Context, Result, anyhow, bail};
-use std::collections::HashSet;
-use std::hash::{BuildHasherDefault, Hasher};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -97,7 +96,7 @@ fn system_map_for(objs: &[&Object]) -> Result<SystemMap> {
     };
     let bytes = std::fs::read(&path)
         .with_context(|| format!("{}: cannot read System.map", path.display()))?;
-    let mut names: HashSet<&str, BuildHasherDefault<NameHasher>> = HashSet::default();
+    let mut names: HashSet<&str> = HashSet::default();
     names.extend(
         objs.iter()
             .flat_map(|o| o.symbols.iter().map(|s| s.name.as_str())),
@@ -140,25 +139,6 @@ fn map_line_name(line: &str) -> Option<&str> {
         }
     }
     line.split_whitespace().nth(2)
-}
-
-/// A fast hash for the symbol names of [`system_map_for`] (not exposed to
-/// input an attacker chooses beyond one object's symbol table).
-#[derive(Default)]
-struct NameHasher(u64);
-
-impl Hasher for NameHasher {
-    fn write(&mut self, bytes: &[u8]) {
-        for chunk in bytes.chunks(8) {
-            let mut w = [0u8; 8];
-            w[..chunk.len()].copy_from_slice(chunk);
-            self.0 =
-                (self.0.rotate_left(5) ^ u64::from_le_bytes(w)).wrapping_mul(0x517c_c1b7_2722_0a95);
-        }
-    }
-    fn finish(&self) -> u64 {
-        self.0
-    }
 }
 
 fn write_object(path: &Path, obj: &Object) -> Result<()> {

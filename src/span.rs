@@ -11,7 +11,60 @@ use crate::classify::{self, Kind};
 use crate::elf::howto;
 use crate::elf::{Object, Reloc, SymSection};
 use crate::error::{ObjError, ObjResult};
-use std::collections::HashMap;
+use std::hash::{BuildHasherDefault, Hasher};
+
+/// The hash maps of the engine's analyses and writers: keyed by symbol and
+/// section indices, offsets and names of the objects at hand, looked up a
+/// few times per ELF entry. An add-multiply hash (rustc-hash's, with its
+/// final rotation so that the low bits hashbrown indexes by depend on the
+/// high bits of the product) instead of SipHash, whose resistance to chosen
+/// collisions these keys do not need; deterministic, unlike SipHash's
+/// random keys, which changes no output: nothing iterates these maps.
+pub(crate) type HashMap<K, V> = std::collections::HashMap<K, V, BuildHasherDefault<FastHasher>>;
+/// A set with the hash of [`HashMap`].
+pub(crate) type HashSet<K> = std::collections::HashSet<K, BuildHasherDefault<FastHasher>>;
+
+/// See [`HashMap`].
+#[derive(Debug, Default, Clone, Copy)]
+pub(crate) struct FastHasher(u64);
+
+const SEED: u64 = 0xf135_7aea_2e62_a9c5;
+
+impl FastHasher {
+    fn add(&mut self, w: u64) {
+        self.0 = self.0.wrapping_add(w).wrapping_mul(SEED);
+    }
+}
+
+impl Hasher for FastHasher {
+    fn write(&mut self, bytes: &[u8]) {
+        let mut chunks = bytes.chunks_exact(8);
+        for c in &mut chunks {
+            self.add(u64::from_le_bytes(c.try_into().unwrap_or_default()));
+        }
+        let rest = chunks.remainder();
+        if !rest.is_empty() {
+            let mut w = [0u8; 8];
+            w[..rest.len()].copy_from_slice(rest);
+            self.add(u64::from_le_bytes(w));
+        }
+    }
+    fn write_u8(&mut self, i: u8) {
+        self.add(u64::from(i));
+    }
+    fn write_u32(&mut self, i: u32) {
+        self.add(u64::from(i));
+    }
+    fn write_u64(&mut self, i: u64) {
+        self.add(i);
+    }
+    fn write_usize(&mut self, i: usize) {
+        self.add(i as u64);
+    }
+    fn finish(&self) -> u64 {
+        self.0.rotate_left(26)
+    }
+}
 
 /// One span of a section.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -114,10 +167,10 @@ impl Analysis {
             file: label_file(path),
             kinds,
             spans: vec![Vec::new(); obj.sections.len()],
-            csym: HashMap::new(),
-            labels: HashMap::new(),
+            csym: HashMap::default(),
+            labels: HashMap::default(),
             by_section: vec![Vec::new(); obj.sections.len()],
-            callers: HashMap::new(),
+            callers: HashMap::default(),
             obj,
         };
         for (i, s) in a.obj.symbols.iter().enumerate() {
@@ -177,7 +230,7 @@ impl Analysis {
 
     /// Which section refers to `(sect, offset)`: for labelling static locals.
     fn callers(&self) -> HashMap<(usize, u64), String> {
-        let mut callers: HashMap<(usize, u64), String> = HashMap::new();
+        let mut callers: HashMap<(usize, u64), String> = HashMap::default();
         for (src, sec) in self.obj.sections.iter().enumerate() {
             for r in &sec.relocs {
                 let Some(s) = self.obj.symbols.get(r.sym) else {
@@ -261,7 +314,7 @@ impl Analysis {
                 order.push(i);
             }
         }
-        let mut first: HashMap<String, (usize, usize)> = HashMap::new();
+        let mut first: HashMap<String, (usize, usize)> = HashMap::default();
         let mut labels: Vec<(usize, String)> = Vec::with_capacity(order.len());
         for &i in &order {
             let l = self.raw_label(i, &callers);
@@ -269,7 +322,7 @@ impl Analysis {
         }
         // Undefined and global names are unique by construction; local
         // labels that collide get ~N suffixes in symbol table order.
-        let mut counts: HashMap<String, usize> = HashMap::new();
+        let mut counts: HashMap<String, usize> = HashMap::default();
         for (_, l) in &labels {
             *counts.entry(l.clone()).or_default() += 1;
         }
@@ -452,7 +505,7 @@ impl Analysis {
         }
         self.split_at(aux, entries.iter().map(|e| e.0).collect());
         // Name each stub after its first referrer, in referrer order.
-        let mut seen: HashMap<String, usize> = HashMap::new();
+        let mut seen: HashMap<String, usize> = HashMap::default();
         let mut named = vec![false; self.spans[aux].len()];
         for (off, src, at) in entries {
             let Some(k) = self.find_span(aux, off) else {
@@ -576,7 +629,7 @@ impl Analysis {
             self.spans[sect][k].label = label;
         }
         // Labels of entries must stay unique.
-        let mut seen: HashMap<String, usize> = HashMap::new();
+        let mut seen: HashMap<String, usize> = HashMap::default();
         for spans in &mut self.spans {
             for s in spans.iter_mut() {
                 let n = seen.entry(s.label.clone()).or_insert(0);

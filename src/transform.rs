@@ -16,10 +16,10 @@ use crate::elf::{Object, Reloc, Section, SymSection, Symbol};
 use crate::error::{ObjError, ObjResult};
 use crate::meta::{self, DEFERRED_PREFIX, HowtoType, Meta, SymRef};
 use crate::span::{Analysis, Options};
+use crate::span::{HashMap, HashSet};
 use crate::sysmap::SystemMap;
 use object::elf;
 use std::cell::RefCell;
-use std::collections::{HashMap, HashSet};
 use std::rc::Rc;
 
 /// Undefined symbols whose relocations stay ELF relocations: the module
@@ -88,7 +88,7 @@ impl<'a> Candidates<'a> {
     fn new(map: &'a SystemMap) -> Candidates<'a> {
         Candidates {
             map,
-            bases: RefCell::new(HashMap::new()),
+            bases: RefCell::new(HashMap::default()),
         }
     }
 
@@ -117,7 +117,7 @@ impl<'a> Candidates<'a> {
 
     fn section_bases(&self, a: &Analysis, sect: usize) -> Rc<[u64]> {
         let mut out: Vec<u64> = Vec::new();
-        let mut seen: HashSet<u64> = HashSet::new();
+        let mut seen: HashSet<u64> = HashSet::default();
         for g in a.symbols_in(sect).iter().map(|&i| &a.obj.symbols[i]) {
             if g.is_file() || !crate::span::is_named(g) {
                 continue;
@@ -287,7 +287,7 @@ impl<'a> Emit<'a> {
             },
             meta: Meta::new(),
             sect_map: vec![None; a.obj.sections.len()],
-            sym_map: HashMap::new(),
+            sym_map: HashMap::default(),
         }
     }
 
@@ -798,7 +798,7 @@ pub fn finalize(mut obj: Object, path: &str, target: &str, map: &SystemMap) -> O
 /// refers to become ksplice relocations (the core resolves them itself).
 pub fn rmsyms(obj: Object, path: &str, map: &SystemMap) -> ObjResult<Object> {
     let a = Analysis::new(obj, path, Options::default())?;
-    let mut extract: HashSet<String> = HashSet::new();
+    let mut extract: HashSet<String> = HashSet::default();
     if let Some(x) = a.obj.section_by_name(".ksplice_extract") {
         for r in &a.obj.sections[x].relocs {
             let s = &a.obj.symbols[r.sym];
