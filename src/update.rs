@@ -1013,6 +1013,96 @@ pub fn parse_args<T: clap::Parser>() -> Result<T, u8> {
     }
 }
 
+/// The options ksplice-apply, ksplice-undo and ksplice-view share, placed
+/// last in each tool's options (`#[command(flatten)]`). ksplice-view words
+/// `--raw-errors`, `-v` and `-q` for itself with `mut_arg`.
+#[derive(Debug, clap::Args)]
+pub struct CommonOpts {
+    /// Machine-readable errors on stderr: the kernel's abort code as the
+    /// first line, or OTHER and a message.
+    #[arg(long)]
+    pub raw_errors: bool,
+    /// Print the version of the update format this tool reads.
+    #[arg(long)]
+    pub api_version: bool,
+    /// Show the commands run (repeatable).
+    #[arg(short, long, action = clap::ArgAction::Count)]
+    pub verbose: u8,
+    /// No progress messages.
+    #[arg(short, long, action = clap::ArgAction::Count)]
+    pub quiet: u8,
+}
+
+/// `--debug` and `--debugfile` of ksplice-apply and ksplice-undo.
+#[derive(Debug, clap::Args)]
+pub struct DebugOpts {
+    /// On failure, print the kernel's debugging output.
+    #[arg(long)]
+    pub debug: bool,
+    /// On failure, save the kernel's debugging output to FILE (implies
+    /// --debug).
+    #[arg(long, value_name = "FILE")]
+    pub debugfile: Option<PathBuf>,
+}
+
+impl DebugOpts {
+    /// Whether the kernel's debugging output is wanted on failure.
+    pub fn wanted(&self) -> bool {
+        self.debug || self.debugfile.is_some()
+    }
+}
+
+/// A tool's command line: its own options and the [`CommonOpts`].
+pub trait ToolCli: clap::Parser {
+    /// The options shared by the tools.
+    fn common(&self) -> &CommonOpts;
+}
+
+/// The `main` of an update tool: parses the command line, answers
+/// `--api-version`, then runs `run` and maps its result to the exit status
+/// (an error prints `TOOL: message` and exits 1). With `on_interrupt`, a
+/// termination signal sets the interrupt flag instead of killing the tool,
+/// and a run that ends with [`Interrupted`] prints "interrupted;
+/// `on_interrupt`" and exits 130.
+pub fn tool_main<C: ToolCli>(
+    tool: &'static str,
+    on_interrupt: Option<&str>,
+    run: fn(&C, &Ui) -> Result<u8>,
+) -> std::process::ExitCode {
+    use std::process::ExitCode;
+    let cli = match parse_args::<C>() {
+        Ok(c) => c,
+        Err(code) => return ExitCode::from(code),
+    };
+    let opts = cli.common();
+    if opts.api_version {
+        println!("{}", crate::create::API_VERSION);
+        return ExitCode::SUCCESS;
+    }
+    let ui = Ui {
+        tool,
+        verbose: i32::from(opts.verbose) - i32::from(opts.quiet),
+        raw_errors: opts.raw_errors,
+    };
+    if on_interrupt.is_some() {
+        install_interrupt_handler();
+    }
+    let code = match run(&cli, &ui) {
+        Ok(c) => c,
+        Err(e) => match on_interrupt.filter(|_| e.downcast_ref::<Interrupted>().is_some()) {
+            Some(what) => {
+                ui.error(&anyhow!("interrupted; {what}"));
+                EXIT_INTERRUPTED
+            }
+            None => {
+                ui.error(&e);
+                EXIT_ERROR
+            }
+        },
+    };
+    ExitCode::from(code)
+}
+
 /// The exit statuses of ksplice-apply, for `--help`.
 pub const EXIT_STATUS_HELP: &str = "Exit status:
   0    applied (or already applied)

@@ -702,7 +702,11 @@ fn apply_interrupted_unloads() {
     assert!(st.success());
     let out = fake.wait(child);
     assert_eq!(out.code, Some(130), "{out:?}");
-    assert!(out.stderr.contains("interrupted"));
+    assert!(
+        out.stderr
+            .contains("ksplice-apply: interrupted; the update's modules are unloaded"),
+        "{out:?}"
+    );
     assert_eq!(
         fake.log(),
         [

@@ -8,10 +8,10 @@
 //! unloaded again, in reverse order.
 
 use anyhow::{Context, Result, bail};
-use clap::{ArgAction, Parser};
+use clap::Parser;
 use ksplice::update::{
-    self, EXIT_ABORTED, EXIT_ERROR, EXIT_INTERRUPTED, EXIT_OK, EXIT_STATUS_HELP, Env, Interrupted,
-    Kernel, Record, Stage, Ui, Update,
+    self, CommonOpts, DebugOpts, EXIT_ABORTED, EXIT_OK, EXIT_STATUS_HELP, Env, Interrupted, Kernel,
+    Record, Stage, ToolCli, Ui, Update,
 };
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -28,57 +28,24 @@ struct Cli {
     /// not loaded are skipped (without it, they make the update fail).
     #[arg(long)]
     partial: bool,
-    /// When the update fails, print the kernel's debugging output.
-    #[arg(long)]
-    debug: bool,
-    /// When the update fails, save the kernel's debugging output to FILE
-    /// (implies --debug).
-    #[arg(long, value_name = "FILE")]
-    debugfile: Option<PathBuf>,
-    /// Machine-readable errors on stderr: the kernel's abort code as the
-    /// first line, or OTHER and a message.
-    #[arg(long)]
-    raw_errors: bool,
-    /// Print the version of the update format this tool reads.
-    #[arg(long)]
-    api_version: bool,
-    /// Show the commands run (repeatable).
-    #[arg(short, long, action = ArgAction::Count)]
-    verbose: u8,
-    /// No progress messages.
-    #[arg(short, long, action = ArgAction::Count)]
-    quiet: u8,
+    #[command(flatten)]
+    debug: DebugOpts,
+    #[command(flatten)]
+    common: CommonOpts,
+}
+
+impl ToolCli for Cli {
+    fn common(&self) -> &CommonOpts {
+        &self.common
+    }
 }
 
 fn main() -> ExitCode {
-    let cli = match update::parse_args::<Cli>() {
-        Ok(c) => c,
-        Err(code) => return ExitCode::from(code),
-    };
-    if cli.api_version {
-        println!("{}", ksplice::create::API_VERSION);
-        return ExitCode::SUCCESS;
-    }
-    let ui = Ui {
-        tool: "ksplice-apply",
-        verbose: i32::from(cli.verbose) - i32::from(cli.quiet),
-        raw_errors: cli.raw_errors,
-    };
-    update::install_interrupt_handler();
-    let code = match apply(&cli, &ui) {
-        Ok(c) => c,
-        Err(e) if e.downcast_ref::<Interrupted>().is_some() => {
-            ui.error(&anyhow::anyhow!(
-                "interrupted; the update's modules are unloaded"
-            ));
-            EXIT_INTERRUPTED
-        }
-        Err(e) => {
-            ui.error(&e);
-            EXIT_ERROR
-        }
-    };
-    ExitCode::from(code)
+    update::tool_main(
+        "ksplice-apply",
+        Some("the update's modules are unloaded"),
+        apply,
+    )
 }
 
 fn check_interrupt() -> Result<()> {
@@ -138,8 +105,8 @@ fn apply(cli: &Cli, ui: &Ui) -> Result<u8> {
         env,
         ui: ui.clone(),
     };
-    let debug = cli.debug || cli.debugfile.is_some();
-    let debug_file: Option<&Path> = cli.debugfile.as_deref();
+    let debug = cli.debug.wanted();
+    let debug_file: Option<&Path> = cli.debug.debugfile.as_deref();
 
     match k.stage(&kid)? {
         None => {}

@@ -5,12 +5,12 @@
 //! then the core) and removes the record ksplice-apply kept.
 
 use anyhow::{Result, bail};
-use clap::{ArgAction, Parser};
+use clap::Parser;
 use ksplice::update::{
-    self, EXIT_ABORTED, EXIT_ERROR, EXIT_INTERRUPTED, EXIT_OK, Env, Interrupted, Kernel, Record,
-    Stage, UNDO_EXIT_STATUS_HELP, Ui, Update,
+    self, CommonOpts, DebugOpts, EXIT_ABORTED, EXIT_OK, Env, Interrupted, Kernel, Record, Stage,
+    ToolCli, UNDO_EXIT_STATUS_HELP, Ui, Update,
 };
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::ExitCode;
 
 /// Undo a Ksplice update applied to the running kernel.
@@ -24,55 +24,20 @@ struct Cli {
         required_unless_present = "api_version"
     )]
     update: Option<String>,
-    /// When the undo fails, print the kernel's debugging output.
-    #[arg(long)]
-    debug: bool,
-    /// When the undo fails, save the kernel's debugging output to FILE
-    /// (implies --debug).
-    #[arg(long, value_name = "FILE")]
-    debugfile: Option<PathBuf>,
-    /// Machine-readable errors on stderr: the kernel's abort code as the
-    /// first line, or OTHER and a message.
-    #[arg(long)]
-    raw_errors: bool,
-    /// Print the version of the update format this tool reads.
-    #[arg(long)]
-    api_version: bool,
-    /// Show the commands run (repeatable).
-    #[arg(short, long, action = ArgAction::Count)]
-    verbose: u8,
-    /// No progress messages.
-    #[arg(short, long, action = ArgAction::Count)]
-    quiet: u8,
+    #[command(flatten)]
+    debug: DebugOpts,
+    #[command(flatten)]
+    common: CommonOpts,
+}
+
+impl ToolCli for Cli {
+    fn common(&self) -> &CommonOpts {
+        &self.common
+    }
 }
 
 fn main() -> ExitCode {
-    let cli = match update::parse_args::<Cli>() {
-        Ok(c) => c,
-        Err(code) => return ExitCode::from(code),
-    };
-    if cli.api_version {
-        println!("{}", ksplice::create::API_VERSION);
-        return ExitCode::SUCCESS;
-    }
-    let ui = Ui {
-        tool: "ksplice-undo",
-        verbose: i32::from(cli.verbose) - i32::from(cli.quiet),
-        raw_errors: cli.raw_errors,
-    };
-    update::install_interrupt_handler();
-    let code = match undo(&cli, &ui) {
-        Ok(c) => c,
-        Err(e) if e.downcast_ref::<Interrupted>().is_some() => {
-            ui.error(&anyhow::anyhow!("interrupted; the update is still applied"));
-            EXIT_INTERRUPTED
-        }
-        Err(e) => {
-            ui.error(&e);
-            EXIT_ERROR
-        }
-    };
-    ExitCode::from(code)
+    update::tool_main("ksplice-undo", Some("the update is still applied"), undo)
 }
 
 /// The update id named by `arg`: `KID`, `ksplice-KID`, `ksplice_KID`, or a
@@ -165,8 +130,8 @@ fn undo(cli: &Cli, ui: &Ui) -> Result<u8> {
             update::explain_undo(&cause),
             &k.conflicts(&kid),
         );
-        if cli.debug || cli.debugfile.is_some() {
-            k.save_debug(&kid, cli.debugfile.as_deref());
+        if cli.debug.wanted() {
+            k.save_debug(&kid, cli.debug.debugfile.as_deref());
         }
         return Ok(EXIT_ABORTED);
     }

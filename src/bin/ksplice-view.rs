@@ -2,9 +2,9 @@
 //! or describe one update (in the kernel, or on disk).
 
 use anyhow::{Result, bail};
-use clap::{ArgAction, Parser};
+use clap::Parser;
 use ksplice::update::{
-    self, EXIT_ERROR, EXIT_OK, Env, Kernel, Record, Stage, Ui, Update, short_description,
+    self, CommonOpts, EXIT_OK, Env, Kernel, Record, Stage, ToolCli, Ui, Update, short_description,
 };
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -16,7 +16,10 @@ use std::process::ExitCode;
 #[command(
     name = "ksplice-view",
     version,
-    after_help = "Exit status: 0 success, 1 error.\n\nEnvironment (for testing): KSPLICE_SYSFS (/sys), KSPLICE_STATE (/var/run/ksplice)."
+    after_help = "Exit status: 0 success, 1 error.\n\nEnvironment (for testing): KSPLICE_SYSFS (/sys), KSPLICE_STATE (/var/run/ksplice).",
+    mut_arg("raw_errors", |a| a.help("Machine-readable errors on stderr (OTHER and a message)")),
+    mut_arg("verbose", |a| a.help("Also show the source patch")),
+    mut_arg("quiet", |a| a.help("Only the update ids"))
 )]
 struct Cli {
     /// An update tarball (or unpacked update directory) to describe.
@@ -28,58 +31,34 @@ struct Cli {
     /// Describe an update on disk (same as giving UPDATE).
     #[arg(long, value_name = "UPDATE")]
     file: Option<PathBuf>,
-    /// Machine-readable errors on stderr (OTHER and a message).
-    #[arg(long)]
-    raw_errors: bool,
-    /// Print the version of the update format this tool reads.
-    #[arg(long)]
-    api_version: bool,
-    /// Also show the source patch.
-    #[arg(short, long, action = ArgAction::Count)]
-    verbose: u8,
-    /// Only the update ids.
-    #[arg(short, long, action = ArgAction::Count)]
-    quiet: u8,
+    #[command(flatten)]
+    common: CommonOpts,
+}
+
+impl ToolCli for Cli {
+    fn common(&self) -> &CommonOpts {
+        &self.common
+    }
 }
 
 fn main() -> ExitCode {
-    let cli = match update::parse_args::<Cli>() {
-        Ok(c) => c,
-        Err(code) => return ExitCode::from(code),
-    };
-    if cli.api_version {
-        println!("{}", ksplice::create::API_VERSION);
-        return ExitCode::SUCCESS;
-    }
-    let ui = Ui {
-        tool: "ksplice-view",
-        verbose: i32::from(cli.verbose) - i32::from(cli.quiet),
-        raw_errors: cli.raw_errors,
-    };
-    let res = if let Some(f) = cli.update.as_ref().or(cli.file.as_ref()) {
-        view_file(f, &ui)
+    update::tool_main("ksplice-view", None, view)
+}
+
+fn view(cli: &Cli, ui: &Ui) -> Result<u8> {
+    if let Some(f) = cli.update.as_ref().or(cli.file.as_ref()) {
+        view_file(f, ui)?;
     } else {
-        match Env::from_env() {
-            Ok(env) => {
-                let k = Kernel {
-                    env,
-                    ui: ui.clone(),
-                };
-                match &cli.id {
-                    Some(id) => view_id(&k, id),
-                    None => view_list(&k),
-                }
-            }
-            Err(e) => Err(e),
-        }
-    };
-    match res {
-        Ok(()) => ExitCode::from(EXIT_OK),
-        Err(e) => {
-            ui.error(&e);
-            ExitCode::from(EXIT_ERROR)
+        let k = Kernel {
+            env: Env::from_env()?,
+            ui: ui.clone(),
+        };
+        match &cli.id {
+            Some(id) => view_id(&k, id)?,
+            None => view_list(&k)?,
         }
     }
+    Ok(EXIT_OK)
 }
 
 fn print_functions(patched: Option<&[(String, String)]>) {
