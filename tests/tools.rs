@@ -858,9 +858,12 @@ fn apply_refuses_bad_contents() {
 }
 
 #[test]
-fn apply_refuses_hostile_tarballs() {
+fn hostile_tarballs_are_refused_by_every_tool() {
     let fake = Fake::new("hostile");
-    let mut cases: Vec<(&str, Vec<u8>, &str)> = Vec::new();
+    let mut cases: Vec<(&str, Vec<u8>, String)> = Vec::new();
+    let mut case = |name: &'static str, data: Vec<u8>, want: &str| {
+        cases.push((name, data, want.to_string()));
+    };
     let base = || {
         let mut t = Tar::default();
         t.entry("ksplice-abc/", b'5', b"");
@@ -871,74 +874,61 @@ fn apply_refuses_hostile_tarballs() {
         );
         t
     };
-    cases.push((
+    case(
         "dotdot",
         base().entry("ksplice-abc/../../evil", b'0', b"x").gz(),
         "ksplice-abc/../../evil",
-    ));
-    cases.push((
+    );
+    case(
         "absolute",
         base().entry("/tmp/evil", b'0', b"x").gz(),
         "/tmp/evil",
-    ));
-    cases.push((
+    );
+    case(
         "symlink",
         base()
             .raw_entry(b"ksplice-abc/utsname", b'2', b"", b"/etc/passwd")
             .gz(),
         "symbolic link",
-    ));
-    cases.push((
+    );
+    case(
         "hardlink",
         base()
             .raw_entry(b"ksplice-abc/h", b'1', b"", b"ksplice-abc/contents")
             .gz(),
         "hard link",
-    ));
-    cases.push((
+    );
+    case(
         "device",
         base().entry("ksplice-abc/mem", b'3', b"").gz(),
         "device",
-    ));
-    cases.push((
+    );
+    case(
         "fifo",
         base().entry("ksplice-abc/pipe", b'6', b"").gz(),
         "named pipe",
-    ));
-    cases.push((
+    );
+    case(
         "outside",
         base().entry("other/contents", b'0', b"x").gz(),
         "outside the update's top directory",
-    ));
+    );
     let t = base().entry("ksplice-abc/big.ko", b'0', &[1u8; 3000]).tar();
-    cases.push(("truncated", gz(&t[..2048]), "truncated"));
+    case("truncated", gz(&t[..2048]), "truncated");
     let mut t = base().tar();
     t[600] ^= 0x20;
-    cases.push(("checksum", gz(&t), "checksum"));
-    cases.push((
+    case("checksum", gz(&t), "checksum");
+    case(
         "garbage",
         b"this is not an update at all".to_vec(),
         "not a gzip",
-    ));
-    cases.push(("gzgarbage", gz(&[0x55u8; 4096]), "checksum"));
+    );
+    case("gzgarbage", gz(&[0x55u8; 4096]), "checksum");
     let mut z = base().gz();
     let n = z.len();
     z[n / 2] ^= 0xff;
-    cases.push(("corruptgz", z, ""));
-    for (name, data, want) in cases {
-        let f = fake.path(&format!("{name}.tar.gz"));
-        fs::write(&f, &data).unwrap();
-        let out = fake.run(APPLY, &[s(&f)]);
-        assert_eq!(out.code, Some(1), "{name}: {out:?}");
-        let err = out.stderr.trim_end();
-        assert_eq!(err.lines().count(), 1, "{name}: {err}");
-        assert!(
-            err.starts_with(&format!("ksplice-apply: {}: ", s(&f))),
-            "{name}: {err}"
-        );
-        assert!(err.contains(want), "{name}: {want:?} in {err}");
-        assert!(fake.log().is_empty(), "{name}");
-    }
+    case("corruptgz", z, "");
+    assert_refused_by_every_tool(&fake, &cases, None);
     assert!(!fake.path("evil").exists() && !Path::new("/tmp/evil").exists());
 }
 
@@ -974,11 +964,58 @@ fn snapshot(dir: &Path, skip: &[&str]) -> Vec<String> {
     out
 }
 
-/// More hostile archives and updates, each through ksplice-apply,
-/// ksplice-view and ksplice-undo (which all open tarballs): refused with
-/// one clear line naming the file and the cause, exit status 1, nothing
-/// loaded (the fake insmod log stays empty), nothing written anywhere but
-/// the private temporary directory, which is gone afterwards.
+/// Gives each `(name, archive, wanted message)` to ksplice-apply,
+/// ksplice-view and ksplice-undo (which all open tarballs): each must refuse
+/// it with one clear line naming the file and the cause, exit status 1, load
+/// nothing (the fake insmod log stays empty) and write nothing anywhere but
+/// its private temporary directory (nor create `outside`).
+fn assert_refused_by_every_tool(
+    fake: &Fake,
+    cases: &[(&str, Vec<u8>, String)],
+    outside: Option<&Path>,
+) {
+    let skip = ["stdout", "stderr", "log"];
+    for (name, data, want) in cases {
+        let f = fake.path(&format!("{name}.tar.gz"));
+        fs::write(&f, data).unwrap();
+        let before = snapshot(&fake.dir, &skip);
+        for tool in [APPLY, VIEW, UNDO] {
+            let tool_name = Path::new(tool).file_name().unwrap().to_str().unwrap();
+            let out = fake.run(tool, &[s(&f)]);
+            assert_eq!(out.code, Some(1), "{tool_name} {name}: {out:?}");
+            let err = out.stderr.trim_end();
+            assert_eq!(err.lines().count(), 1, "{tool_name} {name}: {err}");
+            assert!(
+                err.starts_with(&format!("{tool_name}: {}: ", s(&f))),
+                "{tool_name} {name}: {err}"
+            );
+            assert!(
+                err.contains(want.as_str()),
+                "{tool_name} {name}: {want:?} in {err}"
+            );
+            assert!(
+                fake.log().is_empty(),
+                "{tool_name} {name}: something was loaded"
+            );
+            assert_eq!(
+                snapshot(&fake.dir, &skip),
+                before,
+                "{tool_name} {name}: written outside the private directory"
+            );
+        }
+        if let Some(outside) = outside {
+            assert!(
+                !outside.exists(),
+                "{name}: {} was created",
+                outside.display()
+            );
+        }
+        fs::remove_file(&f).unwrap();
+    }
+}
+
+/// More hostile archives and updates, each through every tool
+/// ([`assert_refused_by_every_tool`]).
 #[test]
 fn hostile_updates_are_refused_by_every_tool() {
     let fake = Fake::new("hostile2");
@@ -1213,38 +1250,7 @@ fn hostile_updates_are_refused_by_every_tool() {
     case("gzip-cut-trailer", z[..z.len() - 4].to_vec(), "");
     case("empty-file", Vec::new(), "not a gzip");
 
-    let skip = ["stdout", "stderr", "log"];
-    for (name, data, want) in &cases {
-        let f = fake.path(&format!("{name}.tar.gz"));
-        fs::write(&f, data).unwrap();
-        let before = snapshot(&fake.dir, &skip);
-        for tool in [APPLY, VIEW, UNDO] {
-            let tool_name = Path::new(tool).file_name().unwrap().to_str().unwrap();
-            let out = fake.run(tool, &[s(&f)]);
-            assert_eq!(out.code, Some(1), "{tool_name} {name}: {out:?}");
-            let err = out.stderr.trim_end();
-            assert_eq!(err.lines().count(), 1, "{tool_name} {name}: {err}");
-            assert!(
-                err.starts_with(&format!("{tool_name}: {}: ", s(&f))),
-                "{tool_name} {name}: {err}"
-            );
-            assert!(
-                err.contains(want.as_str()),
-                "{tool_name} {name}: {want:?} in {err}"
-            );
-            assert!(
-                fake.log().is_empty(),
-                "{tool_name} {name}: something was loaded"
-            );
-            assert_eq!(
-                snapshot(&fake.dir, &skip),
-                before,
-                "{tool_name} {name}: written outside the private directory"
-            );
-        }
-        assert!(!outside.exists(), "{name}: {out_s} was created");
-        fs::remove_file(&f).unwrap();
-    }
+    assert_refused_by_every_tool(&fake, &cases, Some(&outside));
     for p in ["/evil", "/abs.ko", "/etc/x.ko"] {
         assert!(!Path::new(p).exists(), "{p}");
     }
