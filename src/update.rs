@@ -1052,20 +1052,16 @@ impl DebugOpts {
     }
 }
 
-/// A tool's command line: its own options and the [`CommonOpts`].
-pub trait ToolCli: clap::Parser {
-    /// The options shared by the tools.
-    fn common(&self) -> &CommonOpts;
-}
-
-/// The `main` of an update tool: parses the command line, answers
-/// `--api-version`, then runs `run` and maps its result to the exit status
+/// The `main` of an update tool: parses the command line (`common` gives
+/// its [`CommonOpts`]), answers `--api-version`, then runs `run` and maps
+/// its result to the exit status
 /// (an error prints `TOOL: message` and exits 1). With `on_interrupt`, a
 /// termination signal sets the interrupt flag instead of killing the tool,
 /// and a run that ends with [`Interrupted`] prints "interrupted;
 /// `on_interrupt`" and exits 130.
-pub fn tool_main<C: ToolCli>(
+pub fn tool_main<C: clap::Parser>(
     tool: &'static str,
+    common: fn(&C) -> &CommonOpts,
     on_interrupt: Option<&str>,
     run: fn(&C, &Ui) -> Result<u8>,
 ) -> std::process::ExitCode {
@@ -1074,7 +1070,7 @@ pub fn tool_main<C: ToolCli>(
         Ok(c) => c,
         Err(code) => return ExitCode::from(code),
     };
-    let opts = cli.common();
+    let opts = common(&cli);
     if opts.api_version {
         println!("{}", crate::create::API_VERSION);
         return ExitCode::SUCCESS;

@@ -11,7 +11,7 @@ use anyhow::{Context, Result, bail};
 use clap::Parser;
 use ksplice::update::{
     self, CommonOpts, DebugOpts, EXIT_ABORTED, EXIT_OK, EXIT_STATUS_HELP, Env, Interrupted, Kernel,
-    Record, Stage, ToolCli, Ui, Update,
+    Record, Stage, Ui, Update,
 };
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -34,15 +34,10 @@ struct Cli {
     common: CommonOpts,
 }
 
-impl ToolCli for Cli {
-    fn common(&self) -> &CommonOpts {
-        &self.common
-    }
-}
-
 fn main() -> ExitCode {
     update::tool_main(
         "ksplice-apply",
+        |c: &Cli| &c.common,
         Some("the update's modules are unloaded"),
         apply,
     )

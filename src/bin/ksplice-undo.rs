@@ -8,7 +8,7 @@ use anyhow::{Result, bail};
 use clap::Parser;
 use ksplice::update::{
     self, CommonOpts, DebugOpts, EXIT_ABORTED, EXIT_OK, Env, Interrupted, Kernel, Record, Stage,
-    ToolCli, UNDO_EXIT_STATUS_HELP, Ui, Update,
+    UNDO_EXIT_STATUS_HELP, Ui, Update,
 };
 use std::path::Path;
 use std::process::ExitCode;
@@ -30,14 +30,13 @@ struct Cli {
     common: CommonOpts,
 }
 
-impl ToolCli for Cli {
-    fn common(&self) -> &CommonOpts {
-        &self.common
-    }
-}
-
 fn main() -> ExitCode {
-    update::tool_main("ksplice-undo", Some("the update is still applied"), undo)
+    update::tool_main(
+        "ksplice-undo",
+        |c: &Cli| &c.common,
+        Some("the update is still applied"),
+        undo,
+    )
 }
 
 /// The update id named by `arg`: `KID`, `ksplice-KID`, `ksplice_KID`, or a

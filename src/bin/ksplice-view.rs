@@ -4,7 +4,7 @@
 use anyhow::{Result, bail};
 use clap::Parser;
 use ksplice::update::{
-    self, CommonOpts, EXIT_OK, Env, Kernel, Record, Stage, ToolCli, Ui, Update, short_description,
+    self, CommonOpts, EXIT_OK, Env, Kernel, Record, Stage, Ui, Update, short_description,
 };
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -35,14 +35,8 @@ struct Cli {
     common: CommonOpts,
 }
 
-impl ToolCli for Cli {
-    fn common(&self) -> &CommonOpts {
-        &self.common
-    }
-}
-
 fn main() -> ExitCode {
-    update::tool_main("ksplice-view", None, view)
+    update::tool_main("ksplice-view", |c: &Cli| &c.common, None, view)
 }
 
 fn view(cli: &Cli, ui: &Ui) -> Result<u8> {
