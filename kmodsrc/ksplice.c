@@ -868,18 +868,45 @@ static void ksplice_deleted(void)
 	WARN(1, "ksplice: a function deleted by an update was called\n");
 }
 
-/* The bytes a patch writes, into buf (patch->size bytes). */
-static void patch_bytes(const struct ksplice_patch *p, u8 *buf)
+/* Where the jump of a text patch goes. */
+static unsigned long jump_target(const struct ksplice_patch *p)
 {
-	if (p->type == KSPLICE_PATCH_TEXT) {
-		unsigned long to = p->repladdr ?: (unsigned long)ksplice_deleted;
-		s32 rel = (s32)(to - (p->oldaddr + KSPLICE_JMP_SIZE));
+	return p->repladdr ?: (unsigned long)ksplice_deleted;
+}
 
-		buf[0] = 0xe9;
-		memcpy(buf + 1, &rel, sizeof(rel));
-	} else {
-		memcpy(buf, p->contents, p->size);
+/* The bytes a patch has once applied: its jump (built in jmp), or its data. */
+static const void *patch_new(const struct ksplice_patch *p, u8 *jmp)
+{
+	s32 rel;
+
+	if (p->type != KSPLICE_PATCH_TEXT)
+		return p->contents;
+	rel = (s32)(jump_target(p) - (p->oldaddr + KSPLICE_JMP_SIZE));
+	jmp[0] = 0xe9;
+	memcpy(jmp + 1, &rel, sizeof(rel));
+	return jmp;
+}
+
+/*
+ * Maps a writable alias of every patch of a change (cp->alias, one per
+ * patch): 0 or -ENOMEM.
+ */
+static int map_aliases(struct ksplice_mod_change *change)
+{
+	struct change_priv *cp = change->priv;
+	size_t nr = change->patches_end - change->patches, i;
+
+	cp->alias = kvcalloc(nr ?: 1, sizeof(*cp->alias), GFP_KERNEL);
+	if (!cp->alias)
+		return -ENOMEM;
+	for (i = 0; i < nr; i++) {
+		const struct ksplice_patch *p = change->patches + i;
+
+		cp->alias[i] = ks_map_alias(p->oldaddr, p->size);
+		if (!cp->alias[i])
+			return -ENOMEM;
 	}
+	return 0;
 }
 
 /*
@@ -911,8 +938,7 @@ static int prepare_patches(struct ksplice_mod_change *change)
 			return ks_abort(u, NO_MATCH);
 		}
 		if (p->type == KSPLICE_PATCH_TEXT) {
-			long rel = (long)((p->repladdr ?: (unsigned long)ksplice_deleted) -
-					  (p->oldaddr + KSPLICE_JMP_SIZE));
+			long rel = (long)(jump_target(p) - (p->oldaddr + KSPLICE_JMP_SIZE));
 
 			if (rel != (s32)rel)
 				return ks_abort(u, UNEXPECTED);
@@ -925,8 +951,7 @@ static int prepare_patches(struct ksplice_mod_change *change)
 		total += p->size;
 	}
 	cp->saved = kvzalloc(total ?: 1, GFP_KERNEL);
-	cp->alias = kvcalloc(nr ?: 1, sizeof(*cp->alias), GFP_KERNEL);
-	if (!cp->saved || !cp->alias)
+	if (!cp->saved)
 		return ks_abort(u, OUT_OF_MEMORY);
 	total = 0;
 	for (i = 0; i < nr; i++) {
@@ -934,11 +959,10 @@ static int prepare_patches(struct ksplice_mod_change *change)
 
 		if (copy_from_kernel_nofault(cp->saved + total, (void *)p->oldaddr, p->size))
 			return ks_abort(u, UNEXPECTED);
-		cp->alias[i] = ks_map_alias(p->oldaddr, p->size);
-		if (!cp->alias[i])
-			return ks_abort(u, OUT_OF_MEMORY);
 		total += p->size;
 	}
+	if (map_aliases(change))
+		return ks_abort(u, OUT_OF_MEMORY);
 	return 0;
 }
 
@@ -1057,77 +1081,45 @@ static void ks_sync_core(void *unused)
 	sync_core();
 }
 
-static int apply_stopped(void *data)
+/* Whether a change takes part: applying, every change whose target is here. */
+static bool change_in_play(const struct change_priv *cp, bool reverse)
 {
-	struct update *u = data;
-	struct ksplice_mod_change *change;
-	u8 buf[KSPLICE_JMP_SIZE];
-
-	if (run_int_hooks(u, KSPLICE_HOOK_CHECK_APPLY))
-		return -ECANCELED;
-	if (stacks_busy(u))
-		return -EBUSY;
-	list_for_each_entry(change, &u->changes, list) {
-		struct change_priv *cp = change->priv;
-		size_t i, off = 0;
-
-		if (cp->skipped)
-			continue;
-		for (i = 0; i < change->patches_end - change->patches; i++) {
-			struct ksplice_patch *p = change->patches + i;
-
-			if (memcmp((void *)p->oldaddr, cp->saved + off, p->size))
-				return -EEXIST;
-			off += p->size;
-		}
-	}
-	list_for_each_entry(change, &u->changes, list) {
-		struct change_priv *cp = change->priv;
-		size_t i;
-
-		if (cp->skipped)
-			continue;
-		for (i = 0; i < change->patches_end - change->patches; i++) {
-			struct ksplice_patch *p = change->patches + i;
-			void *dst = cp->alias[i] + offset_in_page(p->oldaddr);
-
-			if (p->type == KSPLICE_PATCH_TEXT) {
-				patch_bytes(p, buf);
-				memcpy(dst, buf, KSPLICE_JMP_SIZE);
-			} else {
-				memcpy(dst, p->contents, p->size);
-			}
-		}
-		cp->applied = true;
-	}
-	sync_core();
-	run_void_hooks(u, KSPLICE_HOOK_APPLY);
-	return 0;
+	return reverse ? cp->applied : !cp->skipped;
 }
 
-static int reverse_stopped(void *data)
+/*
+ * With the machine stopped: runs the check hooks, checks the stacks, checks
+ * that every patch site holds the bytes expected (the saved old code, or on
+ * reverse the jump written), and only then writes the new bytes (or the
+ * saved ones back) through the aliases.
+ */
+static int patch_stopped(struct update *u, bool reverse)
 {
-	struct update *u = data;
 	struct ksplice_mod_change *change;
-	u8 buf[KSPLICE_JMP_SIZE];
+	u8 jmp[KSPLICE_JMP_SIZE];
 
-	if (run_int_hooks(u, KSPLICE_HOOK_CHECK_REVERSE))
+	if (run_int_hooks(u, reverse ? KSPLICE_HOOK_CHECK_REVERSE : KSPLICE_HOOK_CHECK_APPLY))
 		return -ECANCELED;
 	if (stacks_busy(u))
 		return -EBUSY;
 	list_for_each_entry(change, &u->changes, list) {
 		struct change_priv *cp = change->priv;
-		size_t i;
+		size_t i, off = 0;
 
-		if (!cp->applied)
+		if (!change_in_play(cp, reverse))
 			continue;
 		for (i = 0; i < change->patches_end - change->patches; i++) {
 			struct ksplice_patch *p = change->patches + i;
+			const void *want = cp->saved + off;
 
-			if (p->type != KSPLICE_PATCH_TEXT)
-				continue;
-			patch_bytes(p, buf);
-			if (memcmp((void *)p->oldaddr, buf, KSPLICE_JMP_SIZE))
+			off += p->size;
+			if (reverse) {
+				/* Data may have been written since: only jumps are checked. */
+				if (p->type != KSPLICE_PATCH_TEXT)
+					continue;
+				want = patch_new(p, jmp);
+			}
+			if (memcmp((void *)p->oldaddr, want, p->size))
 				return -EEXIST;
 		}
 	}
@@ -1135,20 +1127,30 @@ static int reverse_stopped(void *data)
 		struct change_priv *cp = change->priv;
 		size_t i, off = 0;
 
-		if (!cp->applied)
+		if (!change_in_play(cp, reverse))
 			continue;
 		for (i = 0; i < change->patches_end - change->patches; i++) {
 			struct ksplice_patch *p = change->patches + i;
 
 			memcpy(cp->alias[i] + offset_in_page(p->oldaddr),
-			       cp->saved + off, p->size);
+			       reverse ? cp->saved + off : patch_new(p, jmp), p->size);
 			off += p->size;
 		}
-		cp->applied = false;
+		cp->applied = !reverse;
 	}
 	sync_core();
-	run_void_hooks(u, KSPLICE_HOOK_REVERSE);
+	run_void_hooks(u, reverse ? KSPLICE_HOOK_REVERSE : KSPLICE_HOOK_APPLY);
 	return 0;
+}
+
+static int apply_stopped(void *data)
+{
+	return patch_stopped(data, false);
+}
+
+static int reverse_stopped(void *data)
+{
+	return patch_stopped(data, true);
 }
 
 /*
@@ -1319,10 +1321,29 @@ static int prepare_change(struct update *u, struct ksplice_mod_change *change)
 	return prepare_patches(change);
 }
 
+/*
+ * The part apply and reverse share: the busy ranges, the pre hooks, the
+ * stopped machine (the fail hooks if it refused). 0 or an abort.
+ */
+static int switch_code(struct update *u, bool reverse)
+{
+	enum abort_cause cause;
+
+	if (busy_ranges(u, reverse))
+		return ks_abort(u, OUT_OF_MEMORY);
+	if (run_int_hooks(u, reverse ? KSPLICE_HOOK_PRE_REVERSE : KSPLICE_HOOK_PRE_APPLY))
+		return ks_abort(u, CALL_FAILED);
+	cause = stop_and_run(u, reverse ? reverse_stopped : apply_stopped);
+	if (cause != OK) {
+		run_void_hooks(u, reverse ? KSPLICE_HOOK_FAIL_REVERSE : KSPLICE_HOOK_FAIL_APPLY);
+		return ks_abort(u, cause);
+	}
+	return 0;
+}
+
 static int apply_update(struct update *u)
 {
 	struct ksplice_mod_change *change;
-	enum abort_cause cause;
 	bool any = false;
 	int ret = 0;
 
@@ -1344,20 +1365,9 @@ static int apply_update(struct update *u)
 		ret = ks_abort(u, TARGET_NOT_LOADED);
 		goto out;
 	}
-	if (busy_ranges(u, false)) {
-		ret = ks_abort(u, OUT_OF_MEMORY);
+	ret = switch_code(u, false);
+	if (ret)
 		goto out;
-	}
-	if (run_int_hooks(u, KSPLICE_HOOK_PRE_APPLY)) {
-		ret = ks_abort(u, CALL_FAILED);
-		goto out;
-	}
-	cause = stop_and_run(u, apply_stopped);
-	if (cause != OK) {
-		run_void_hooks(u, KSPLICE_HOOK_FAIL_APPLY);
-		ret = ks_abort(u, cause);
-		goto out;
-	}
 	list_for_each_entry(change, &u->changes, list) {
 		struct change_priv *cp = change->priv;
 
@@ -1377,46 +1387,18 @@ out:
 static int reverse_update(struct update *u)
 {
 	struct ksplice_mod_change *change;
-	enum abort_cause cause;
 	int ret = 0;
-	size_t i;
 
 	u->cause = OK;
 	list_for_each_entry(change, &u->changes, list) {
-		struct change_priv *cp = change->priv;
-		size_t nr = change->patches_end - change->patches;
-
-		if (!cp->applied)
-			continue;
-		cp->alias = kvcalloc(nr ?: 1, sizeof(*cp->alias), GFP_KERNEL);
-		if (!cp->alias) {
+		if (((struct change_priv *)change->priv)->applied && map_aliases(change)) {
 			ret = ks_abort(u, OUT_OF_MEMORY);
 			goto out;
 		}
-		for (i = 0; i < nr; i++) {
-			struct ksplice_patch *p = change->patches + i;
-
-			cp->alias[i] = ks_map_alias(p->oldaddr, p->size);
-			if (!cp->alias[i]) {
-				ret = ks_abort(u, OUT_OF_MEMORY);
-				goto out;
-			}
-		}
 	}
-	if (busy_ranges(u, true)) {
-		ret = ks_abort(u, OUT_OF_MEMORY);
+	ret = switch_code(u, true);
+	if (ret)
 		goto out;
-	}
-	if (run_int_hooks(u, KSPLICE_HOOK_PRE_REVERSE)) {
-		ret = ks_abort(u, CALL_FAILED);
-		goto out;
-	}
-	cause = stop_and_run(u, reverse_stopped);
-	if (cause != OK) {
-		run_void_hooks(u, KSPLICE_HOOK_FAIL_REVERSE);
-		ret = ks_abort(u, cause);
-		goto out;
-	}
 	run_void_hooks(u, KSPLICE_HOOK_POST_REVERSE);
 	list_for_each_entry(change, &u->changes, list) {
 		struct change_priv *cp = change->priv;
