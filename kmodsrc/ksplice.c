@@ -982,7 +982,18 @@ static void unprepare_patches(struct ksplice_mod_change *change)
 
 /* ------------------------------------------------------------ hooks */
 
-static int run_int_hooks(struct update *u, enum ksplice_hook_kind kind)
+/* The check and pre hooks return int (non-zero refuses); the others void. */
+static bool hook_can_refuse(enum ksplice_hook_kind kind)
+{
+	return kind == KSPLICE_HOOK_PRE_APPLY || kind == KSPLICE_HOOK_CHECK_APPLY ||
+	       kind == KSPLICE_HOOK_PRE_REVERSE || kind == KSPLICE_HOOK_CHECK_REVERSE;
+}
+
+/*
+ * Runs the hooks of one kind of every change taking part, in order; the
+ * first int hook to refuse stops them with -ECANCELED.
+ */
+static int run_hooks(struct update *u, enum ksplice_hook_kind kind)
 {
 	struct ksplice_mod_change *change;
 
@@ -992,31 +1003,21 @@ static int run_int_hooks(struct update *u, enum ksplice_hook_kind kind)
 		if (((struct change_priv *)change->priv)->skipped)
 			continue;
 		for (h = change->hooks[kind].start; h && h < change->hooks[kind].end; h++) {
-			int (*fn)(void) = *h;
+			if (!*h)
+				continue;
+			if (hook_can_refuse(kind)) {
+				int (*check)(void) = *h;
 
-			if (fn && fn())
-				return -ECANCELED;
+				if (check())
+					return -ECANCELED;
+			} else {
+				void (*run)(void) = *h;
+
+				run();
+			}
 		}
 	}
 	return 0;
-}
-
-static void run_void_hooks(struct update *u, enum ksplice_hook_kind kind)
-{
-	struct ksplice_mod_change *change;
-
-	list_for_each_entry(change, &u->changes, list) {
-		void **h;
-
-		if (((struct change_priv *)change->priv)->skipped)
-			continue;
-		for (h = change->hooks[kind].start; h && h < change->hooks[kind].end; h++) {
-			void (*fn)(void) = *h;
-
-			if (fn)
-				fn();
-		}
-	}
 }
 
 /* ------------------------------------------------------------ stopping the machine */
@@ -1098,7 +1099,7 @@ static int patch_stopped(struct update *u, bool reverse)
 	struct ksplice_mod_change *change;
 	u8 jmp[KSPLICE_JMP_SIZE];
 
-	if (run_int_hooks(u, reverse ? KSPLICE_HOOK_CHECK_REVERSE : KSPLICE_HOOK_CHECK_APPLY))
+	if (run_hooks(u, reverse ? KSPLICE_HOOK_CHECK_REVERSE : KSPLICE_HOOK_CHECK_APPLY))
 		return -ECANCELED;
 	if (stacks_busy(u))
 		return -EBUSY;
@@ -1139,7 +1140,7 @@ static int patch_stopped(struct update *u, bool reverse)
 		cp->applied = !reverse;
 	}
 	sync_core();
-	run_void_hooks(u, reverse ? KSPLICE_HOOK_REVERSE : KSPLICE_HOOK_APPLY);
+	run_hooks(u, reverse ? KSPLICE_HOOK_REVERSE : KSPLICE_HOOK_APPLY);
 	return 0;
 }
 
@@ -1331,11 +1332,11 @@ static int switch_code(struct update *u, bool reverse)
 
 	if (busy_ranges(u, reverse))
 		return ks_abort(u, OUT_OF_MEMORY);
-	if (run_int_hooks(u, reverse ? KSPLICE_HOOK_PRE_REVERSE : KSPLICE_HOOK_PRE_APPLY))
+	if (run_hooks(u, reverse ? KSPLICE_HOOK_PRE_REVERSE : KSPLICE_HOOK_PRE_APPLY))
 		return ks_abort(u, CALL_FAILED);
 	cause = stop_and_run(u, reverse ? reverse_stopped : apply_stopped);
 	if (cause != OK) {
-		run_void_hooks(u, reverse ? KSPLICE_HOOK_FAIL_REVERSE : KSPLICE_HOOK_FAIL_APPLY);
+		run_hooks(u, reverse ? KSPLICE_HOOK_FAIL_REVERSE : KSPLICE_HOOK_FAIL_APPLY);
 		return ks_abort(u, cause);
 	}
 	return 0;
@@ -1374,7 +1375,7 @@ static int apply_update(struct update *u)
 		if (cp->applied)
 			__module_get(change->new_code_mod);
 	}
-	run_void_hooks(u, KSPLICE_HOOK_POST_APPLY);
+	run_hooks(u, KSPLICE_HOOK_POST_APPLY);
 	u->stage = STAGE_APPLIED;
 	ks_debug(u, "applied\n");
 	pr_info("ksplice: update %s applied\n", kobject_name(&u->kobj));
@@ -1399,7 +1400,7 @@ static int reverse_update(struct update *u)
 	ret = switch_code(u, true);
 	if (ret)
 		goto out;
-	run_void_hooks(u, KSPLICE_HOOK_POST_REVERSE);
+	run_hooks(u, KSPLICE_HOOK_POST_REVERSE);
 	list_for_each_entry(change, &u->changes, list) {
 		struct change_priv *cp = change->priv;
 
