@@ -541,7 +541,9 @@ pub fn parse_patched(text: &str) -> Vec<(String, String)> {
 
 /// The `patched` file of an update from the per-object reports (object
 /// path, report JSON): the report's `patched_functions` then its
-/// `new_functions`, one `<object> <function>` line each.
+/// `new_functions`, one `<object> <function>` line each. The out-of-line
+/// stubs of `static_cpu_has()` (`.altinstr_aux<from:F#N>`) are left out:
+/// they change with the function `F` that uses them, which is listed.
 pub fn patched_file(reports: &[(String, String)]) -> Result<String> {
     let mut out = String::new();
     for (object, text) in reports {
@@ -552,6 +554,9 @@ pub fn patched_file(reports: &[(String, String)]) -> Result<String> {
             };
             for e in list {
                 if let Some(json::Value::String(name)) = e.get("name") {
+                    if name.starts_with(".altinstr_aux<") {
+                        continue;
+                    }
                     let name: String = name
                         .chars()
                         .map(|c| if c.is_whitespace() { '_' } else { c })
@@ -1524,12 +1529,20 @@ mod tests {
     fn patched_list_from_reports() {
         let r = crate::report::Report {
             object: "kernel/sys.o".into(),
-            patched_functions: vec![crate::report::Entry {
-                name: "do_sys \"x\"".into(),
-                section: ".text.do_sys".into(),
-                reason: Some("differing bytes at offset 0x4".into()),
-                offset: Some(4),
-            }],
+            patched_functions: vec![
+                crate::report::Entry {
+                    name: ".altinstr_aux<from:do_sys<kernel/sys.o>#0>".into(),
+                    section: ".altinstr_aux".into(),
+                    reason: Some("differing bytes at offset 0x1".into()),
+                    offset: Some(1),
+                },
+                crate::report::Entry {
+                    name: "do_sys \"x\"".into(),
+                    section: ".text.do_sys".into(),
+                    reason: Some("differing bytes at offset 0x4".into()),
+                    offset: Some(4),
+                },
+            ],
             new_functions: vec![crate::report::Entry {
                 name: "helper".into(),
                 section: ".text.helper".into(),
