@@ -102,10 +102,11 @@ def aim(name, measured, target, where):
 
 
 # ------------------------------------------------------------------ header
+minutes = max(1, round(int(machine['duration']) / 60))
 md.append("# Benchmarks\n")
 md.append(f"Written by `bench/run{' --quick' if quick else ''}"
           f"{' --baseline=' + baseline if baseline else ''}` on {machine['date']} "
-          f"(commit {machine['commit']}, {int(machine['duration']) // 60} minutes). "
+          f"(commit {machine['commit']}, {minutes} minute{'s' if minutes > 1 else ''}). "
           "Every figure is a ratio against a floor measured in the same run, the two "
           "interleaved run by run (see *Method* below); times are wall-clock medians "
           "with their minimum-maximum range, peak memory is the largest resident "
