@@ -7,13 +7,13 @@
 //! restored as it was found, including when the patch breaks the build or
 //! the run is interrupted, and a lock keeps two runs off one tree.
 
+use crate::interrupt::{Interrupted, check as check_interrupt, interrupted};
 use anyhow::{Context, Result, anyhow, bail};
 use fs2::FileExt;
 use std::fs::{self, File};
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitStatus, Stdio};
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 /// Exit status when the patch changes no object code.
@@ -22,8 +22,6 @@ pub const EXIT_NO_CHANGES: i32 = 66;
 pub const EXIT_INTERRUPTED: i32 = 130;
 /// Version of the tarball layout.
 pub const API_VERSION: &str = "2";
-
-static INTERRUPTED: AtomicBool = AtomicBool::new(false);
 
 /// What ksplice-create is asked to do.
 #[derive(Debug, Clone, Default)]
@@ -357,12 +355,12 @@ impl Stages {
             .with_context(|| format!("cannot run {:?}", cmd.get_program()))?;
         loop {
             if let Some(st) = child.try_wait()? {
-                if INTERRUPTED.load(Ordering::SeqCst) {
+                if interrupted() {
                     bail!(Interrupted);
                 }
                 return Ok(st);
             }
-            if INTERRUPTED.load(Ordering::SeqCst) {
+            if interrupted() {
                 kill_groups(&mut [child]);
                 bail!(Interrupted);
             }
@@ -407,7 +405,7 @@ impl Stages {
             if running.is_empty() {
                 break;
             }
-            if INTERRUPTED.load(Ordering::SeqCst) {
+            if interrupted() {
                 let mut children: Vec<_> = running.into_iter().map(|r| r.1).collect();
                 kill_groups(&mut children);
                 bail!(Interrupted);
@@ -451,31 +449,6 @@ fn kill_groups(children: &mut [std::process::Child]) {
     for child in children.iter_mut() {
         let _ = child.wait();
     }
-}
-
-/// Marker error for an interrupted run.
-#[derive(Debug)]
-pub struct Interrupted;
-
-impl std::fmt::Display for Interrupted {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "interrupted")
-    }
-}
-
-impl std::error::Error for Interrupted {}
-
-/// Installs the SIGINT/SIGTERM handler: the run stops at the next check,
-/// kills its build, restores the tree and exits 130.
-pub fn install_interrupt_handler() {
-    let _ = ctrlc::set_handler(|| INTERRUPTED.store(true, Ordering::SeqCst));
-}
-
-fn check_interrupt() -> Result<()> {
-    if INTERRUPTED.load(Ordering::SeqCst) {
-        bail!(Interrupted);
-    }
-    Ok(())
 }
 
 /// Puts back the sources a killed run left: `FILE.KSPLICE_presrc` is the
@@ -1359,7 +1332,7 @@ fn utsname(objtree: &Path, config: &Path) -> String {
 pub fn report_error(e: &anyhow::Error) -> i32 {
     // A signal to the whole process group (Ctrl-C) also kills the helpers
     // run in it (patch, tar), whose failure is then the interruption.
-    if e.downcast_ref::<Interrupted>().is_some() || INTERRUPTED.load(Ordering::SeqCst) {
+    if e.downcast_ref::<Interrupted>().is_some() || interrupted() {
         eprintln!("ksplice-create: interrupted; the source tree is restored");
         return EXIT_INTERRUPTED;
     }

@@ -8,6 +8,7 @@
 //! use [`tarball`] (safe unpacking) and [`update`] (the update package, the
 //! kernel's sysfs interface, records). `ksplice-create` ([`create`]) checks
 //! that a patch changes no struct or union layout with [`layout`] (DWARF).
+//! [`interrupt`] is the termination-signal flag they all stop on.
 
 pub mod classify;
 pub mod cli;
@@ -16,6 +17,7 @@ pub mod diff;
 pub mod elf;
 pub mod error;
 pub mod fsutil;
+pub mod interrupt;
 pub mod layout;
 pub mod log;
 pub mod meta;

@@ -16,8 +16,10 @@
 //!   patch), read by ksplice-view and ksplice-undo.
 //! - [`Ui`]: the tools' common output conventions (progress, `-v` command
 //!   echo, `--raw-errors`), abort-cause explanations, exit statuses and the
-//!   interrupt flag.
+//!   shared `main` ([`tool_main`]),
+//!   whose termination signals go through [`crate::interrupt`].
 
+use crate::interrupt::{self, Interrupted};
 use crate::tarball::{self, Unpacked};
 use anyhow::{Context, Result, anyhow, bail};
 use std::fmt;
@@ -25,7 +27,6 @@ use std::fs;
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
-use std::sync::atomic::{AtomicBool, Ordering};
 
 /// Exit status: success.
 pub const EXIT_OK: u8 = 0;
@@ -1003,7 +1004,7 @@ pub fn explain_undo(cause: &str) -> &'static str {
 
 /// Parses the command line: `Err(status)` after printing help or version
 /// (status 0) or a usage error (status 1, as the original tools).
-pub fn parse_args<T: clap::Parser>() -> Result<T, u8> {
+fn parse_args<T: clap::Parser>() -> Result<T, u8> {
     match T::try_parse() {
         Ok(c) => Ok(c),
         Err(e) => {
@@ -1086,7 +1087,7 @@ pub fn tool_main<C: clap::Parser>(
         raw_errors: opts.raw_errors,
     };
     if on_interrupt.is_some() {
-        install_interrupt_handler();
+        interrupt::install_handler();
     }
     let code = match run(&cli, &ui) {
         Ok(c) => c,
@@ -1128,31 +1129,6 @@ pub const UNDO_EXIT_STATUS_HELP: &str = "Exit status:
 
 Environment (for testing): KSPLICE_SYSFS (/sys), KSPLICE_STATE
 (/var/run/ksplice), KSPLICE_RMMOD (rmmod).";
-
-static INTERRUPTED: AtomicBool = AtomicBool::new(false);
-
-/// Installs the SIGINT/SIGTERM/SIGHUP handler: the tool stops at its next
-/// check ([`interrupted`]) and unloads what it loaded.
-pub fn install_interrupt_handler() {
-    let _ = ctrlc::set_handler(|| INTERRUPTED.store(true, Ordering::SeqCst));
-}
-
-/// True once a termination signal arrived.
-pub fn interrupted() -> bool {
-    INTERRUPTED.load(Ordering::SeqCst)
-}
-
-/// Marker error: the run was interrupted.
-#[derive(Debug)]
-pub struct Interrupted;
-
-impl fmt::Display for Interrupted {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "interrupted")
-    }
-}
-
-impl std::error::Error for Interrupted {}
 
 /// The running kernel: the Ksplice sysfs directories and module loading.
 #[derive(Debug, Clone)]

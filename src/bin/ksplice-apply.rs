@@ -9,9 +9,10 @@
 
 use anyhow::{Context, Result, bail};
 use clap::Parser;
+use ksplice::interrupt::check as check_interrupt;
 use ksplice::update::{
-    self, CommonOpts, DebugOpts, EXIT_ABORTED, EXIT_OK, EXIT_STATUS_HELP, Env, Interrupted, Kernel,
-    Record, Stage, Ui, Update,
+    self, CommonOpts, DebugOpts, EXIT_ABORTED, EXIT_OK, EXIT_STATUS_HELP, Env, Kernel, Record,
+    Stage, Ui, Update,
 };
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -41,13 +42,6 @@ fn main() -> ExitCode {
         Some("the update's modules are unloaded"),
         apply,
     )
-}
-
-fn check_interrupt() -> Result<()> {
-    if update::interrupted() {
-        bail!(Interrupted);
-    }
-    Ok(())
 }
 
 /// Unloads `loaded` in reverse order; failures are reported, not fatal.

@@ -7,7 +7,7 @@
 use anyhow::{Result, bail};
 use clap::Parser;
 use ksplice::update::{
-    self, CommonOpts, DebugOpts, EXIT_ABORTED, EXIT_OK, Env, Interrupted, Kernel, Record, Stage,
+    self, CommonOpts, DebugOpts, EXIT_ABORTED, EXIT_OK, Env, Kernel, Record, Stage,
     UNDO_EXIT_STATUS_HELP, Ui, Update,
 };
 use std::path::Path;
@@ -110,9 +110,7 @@ fn undo(cli: &Cli, ui: &Ui) -> Result<u8> {
         }
     }
 
-    if update::interrupted() {
-        bail!(Interrupted);
-    }
+    ksplice::interrupt::check()?;
     // From here on, a signal only takes effect when the undo is complete.
     ui.progress(&format!("Reversing Ksplice update {kid}..."));
     let written = k.write_attr(&kid, "stage", "reverse");
