@@ -931,10 +931,13 @@ pub fn keep_new_code(
     kid: &str,
     map: &SystemMap,
 ) -> ObjResult<NewCode> {
-    let opts = Options { split_tables: true };
-    let old = Analysis::new(pre, pre_path, opts)?;
-    let new = Analysis::new(post, post_path, opts)?;
-    new_code_of(crate::diff::diff(old, new), post_path, kid, map).map(|(nc, _)| nc)
+    new_code_of(
+        compare(pre, pre_path, post, post_path)?,
+        post_path,
+        kid,
+        map,
+    )
+    .map(|(nc, _)| nc)
 }
 
 /// keep-new-code, then keep-old-code of the same pre object when the new
@@ -950,14 +953,25 @@ pub fn keep_new_and_old_code(
     kid: &str,
     map: &SystemMap,
 ) -> ObjResult<(NewCode, Option<ObjResult<Object>>)> {
-    let opts = Options { split_tables: true };
-    let old = Analysis::new(pre, pre_path, opts)?;
-    let new = Analysis::new(post, post_path, opts)?;
-    let (nc, d) = new_code_of(crate::diff::diff(old, new), post_path, kid, map)?;
+    let (nc, d) = new_code_of(
+        compare(pre, pre_path, post, post_path)?,
+        post_path,
+        kid,
+        map,
+    )?;
     // The comparison leaves the pre analysis as it was made (only the post
     // side's keep flags and shifts change), so keep-old-code can start from it.
     let old = nc.object.as_ref().map(|_| old_code_of(into_pre(d), map));
     Ok((nc, old))
+}
+
+/// The comparison keep-new-code starts from: both objects analysed (tables
+/// split into entries), then diffed.
+fn compare(pre: Object, pre_path: &str, post: Object, post_path: &str) -> ObjResult<Diff> {
+    let opts = Options { split_tables: true };
+    let old = Analysis::new(pre, pre_path, opts)?;
+    let new = Analysis::new(post, post_path, opts)?;
+    Ok(crate::diff::diff(old, new))
 }
 
 /// The pre analysis of a comparison; the rest is freed.
