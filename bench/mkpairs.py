@@ -208,6 +208,17 @@ def injector(pre):
     return inject
 
 
+def write_pair(out, obj, pre, post):
+    """Writes the pair as the diff pass finds it: OUT/OBJ (after) and
+    OUT/OBJ.KSPLICE_pre (before)."""
+    dst = os.path.join(out, obj)
+    os.makedirs(os.path.dirname(dst) or ".", exist_ok=True)
+    with open(dst, "wb") as f:
+        f.write(post)
+    with open(dst + ".KSPLICE_pre", "wb") as f:
+        f.write(pre)
+
+
 def make_one(args, obj):
     snap_obj = os.path.join(args.snap, obj)
     pre_path = snap_obj + ".KSPLICE_pre" if os.path.exists(snap_obj + ".KSPLICE_pre") else snap_obj
@@ -242,12 +253,7 @@ def make_one(args, obj):
         with open(info_path + ".tmp", "w") as f:
             json.dump(info, f)
         os.replace(info_path + ".tmp", info_path)
-    dst = os.path.join(args.out, obj)
-    os.makedirs(os.path.dirname(dst) or ".", exist_ok=True)
-    with open(dst, "wb") as f:
-        f.write(post)
-    with open(dst + ".KSPLICE_pre", "wb") as f:
-        f.write(pre)
+    write_pair(args.out, obj, pre, post)
     return obj, len(pre), info
 
 
@@ -287,12 +293,7 @@ def patched_pairs(args, objs):
         post, detail = recompile(args, obj, wd, from_patch)
         if post is None:
             raise SystemExit(f"mkpairs: {obj}: {detail}")
-        dst = os.path.join(args.out, obj)
-        os.makedirs(os.path.dirname(dst) or ".", exist_ok=True)
-        with open(dst, "wb") as f:
-            f.write(post)
-        with open(dst + ".KSPLICE_pre", "wb") as f:
-            f.write(pre)
+        write_pair(args.out, obj, pre, post)
         results.append((obj, len(pre), {"method": "patched", "detail": detail}))
     shutil.rmtree(work, ignore_errors=True)
     return results
