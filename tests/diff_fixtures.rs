@@ -11,24 +11,10 @@ use ksplice::report::Report;
 use ksplice::sysmap::SystemMap;
 use ksplice::transform::{self, NewCode};
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use support::*;
 
 fn build(dir: &Path, case: &str, post: bool) -> PathBuf {
-    let src = fixture(&format!("diff/{case}.c"));
-    let out = dir.join(if post { "post.o" } else { "pre.o" });
-    let mut c = Command::new("gcc");
-    c.args(KFLAGS).arg("-c").arg(&src).arg("-o").arg(&out);
-    if post {
-        c.arg("-DPOST");
-    }
-    let o = c.output().unwrap();
-    assert!(
-        o.status.success(),
-        "{case}: {}",
-        String::from_utf8_lossy(&o.stderr)
-    );
-    out
+    compile_fixture(dir, "diff", case, post, &[])
 }
 
 fn load(p: &Path) -> Object {

@@ -15,24 +15,7 @@ use support::fuzz::fuzz;
 use support::*;
 
 fn build(dir: &Path, case: &str, post: bool) -> PathBuf {
-    let src = fixture(&format!("layout/{case}.c"));
-    let out = dir.join(if post { "post.o" } else { "pre.o" });
-    let mut c = Command::new("gcc");
-    c.args(KFLAGS)
-        .args(["-g", "-gdwarf-4", "-c"])
-        .arg(&src)
-        .arg("-o")
-        .arg(&out);
-    if post {
-        c.arg("-DPOST");
-    }
-    let o = c.output().unwrap();
-    assert!(
-        o.status.success(),
-        "{case}: {}",
-        String::from_utf8_lossy(&o.stderr)
-    );
-    out
+    compile_fixture(dir, "layout", case, post, &["-g", "-gdwarf-4"])
 }
 
 fn layouts(p: &Path) -> Vec<Layout> {

@@ -40,6 +40,31 @@ pub fn fixture(name: &str) -> PathBuf {
         .join(name)
 }
 
+/// Compiles the fixture `tests/fixtures/<sub>/<case>.c` into `dir/pre.o`,
+/// or with `-DPOST` into `dir/post.o`, with the kernel-like flags and
+/// `extra`.
+pub fn compile_fixture(dir: &Path, sub: &str, case: &str, post: bool, extra: &[&str]) -> PathBuf {
+    let src = fixture(&format!("{sub}/{case}.c"));
+    let out = dir.join(if post { "post.o" } else { "pre.o" });
+    let mut c = Command::new("gcc");
+    c.args(KFLAGS)
+        .args(extra)
+        .arg("-c")
+        .arg(&src)
+        .arg("-o")
+        .arg(&out);
+    if post {
+        c.arg("-DPOST");
+    }
+    let o = c.output().unwrap();
+    assert!(
+        o.status.success(),
+        "{case}: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    out
+}
+
 /// Compiles C source text into `dir/name.o` with the kernel-like flags.
 pub fn compile(dir: &Path, name: &str, src: &str) -> PathBuf {
     let c = dir.join(format!("{name}.c"));
