@@ -1,7 +1,7 @@
 //! Prints the Ksplice metadata of an object: `cargo run --example ksplice-dump FILE`.
 
-use ksplice::elf::Object;
-use ksplice::metaread::Reader;
+use ksplice::engine::elf::Object;
+use ksplice::engine::metaread::Reader;
 
 fn main() {
     let Some(path) = std::env::args().nth(1) else {

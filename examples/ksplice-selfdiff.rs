@@ -3,9 +3,9 @@
 //! prints the objects where the engine finds a change.
 //! `cargo run --release --example ksplice-selfdiff -- OBJ[=OTHER]...`
 
-use ksplice::elf::Object;
-use ksplice::sysmap::SystemMap;
-use ksplice::transform;
+use ksplice::engine::elf::Object;
+use ksplice::engine::sysmap::SystemMap;
+use ksplice::engine::transform;
 
 fn main() {
     let map = SystemMap::default();

@@ -1,31 +1,19 @@
-//! Ksplice for modern kernels: the object engine behind `ksplice-obj`.
+//! Ksplice for modern kernels: the libraries behind `ksplice-obj`,
+//! `ksplice-create` and the update tools.
 //!
-//! Modules mirror the architecture (docs/DESIGN.md): [`cli`] (command line),
-//! [`protocol`] (marker files), [`elf`] (object model), [`span`] and
-//! [`classify`] (spans, labels, section kinds), [`transform`] (object
-//! transforms), [`meta`] (the metadata writer) and [`metaread`] (reading
-//! it back). The update tools (ksplice-apply, ksplice-undo, ksplice-view)
-//! use [`tarball`] (safe unpacking) and [`update`] (the update package, the
-//! kernel's sysfs interface, records). `ksplice-create` ([`create`]) checks
-//! that a patch changes no struct or union layout with [`layout`] (DWARF).
-//! [`interrupt`] is the termination-signal flag they all stop on.
+//! The folders are the layers of the architecture (docs/DESIGN.md), each
+//! looking only down:
+//!
+//! | layer | folder | what |
+//! |---|---|---|
+//! | 4 | [`create`], [`update`] | ksplice-create's stages; ksplice-apply, -undo and -view |
+//! | 3 | [`obj`], [`package`] | ksplice-obj's commands and marker files; the update tarball's format |
+//! | 2 | [`engine`] | the object engine: ELF model, spans, differencing, transforms, metadata, DWARF layouts |
+//! | 1 | [`util`] | small shared pieces: atomic files and locks, output, termination signals |
 
-pub mod classify;
-pub mod cli;
 pub mod create;
-pub mod diff;
-pub mod elf;
-pub mod error;
-pub mod fsutil;
-pub mod interrupt;
-pub mod layout;
-pub mod log;
-pub mod meta;
-pub mod metaread;
-pub mod protocol;
-pub mod report;
-pub mod span;
-pub mod sysmap;
-pub mod tarball;
-pub mod transform;
+pub mod engine;
+pub mod obj;
+pub mod package;
 pub mod update;
+pub mod util;

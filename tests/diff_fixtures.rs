@@ -4,12 +4,12 @@
 
 mod support;
 
-use ksplice::elf::Object;
-use ksplice::meta::PATCH_SIZE;
-use ksplice::metaread::Reader;
-use ksplice::report::Report;
-use ksplice::sysmap::SystemMap;
-use ksplice::transform::{self, NewCode};
+use ksplice::engine::elf::Object;
+use ksplice::engine::meta::PATCH_SIZE;
+use ksplice::engine::metaread::Reader;
+use ksplice::engine::report::Report;
+use ksplice::engine::sysmap::SystemMap;
+use ksplice::engine::transform::{self, NewCode};
 use std::path::{Path, PathBuf};
 use support::*;
 
@@ -38,7 +38,7 @@ fn run(case: &str) -> (NewCode, PathBuf) {
     (nc, dir)
 }
 
-fn names(entries: &[ksplice::report::Entry]) -> Vec<String> {
+fn names(entries: &[ksplice::engine::report::Entry]) -> Vec<String> {
     let mut v: Vec<String> = entries.iter().map(|e| e.name.clone()).collect();
     v.sort();
     v

@@ -21,10 +21,10 @@
 
 mod support;
 
-use ksplice::elf::Object;
-use ksplice::metaread::Reader;
-use ksplice::sysmap::{self, SystemMap};
-use ksplice::transform;
+use ksplice::engine::elf::Object;
+use ksplice::engine::metaread::Reader;
+use ksplice::engine::sysmap::{self, SystemMap};
+use ksplice::engine::transform;
 use ksplice::update::{self, Contents, Update, Utsname};
 use std::io::Write;
 use std::path::Path;
@@ -691,7 +691,7 @@ fn mutated_updates_never_escape() {
         |z, _| {
             let _ = std::fs::remove_dir_all(&dest);
             std::fs::create_dir(&dest).unwrap();
-            let opened = match ksplice::tarball::unpack_gz(z, &dest) {
+            let opened = match ksplice::package::tarball::unpack_gz(z, &dest) {
                 Err(e) => {
                     assert!(!e.to_string().is_empty());
                     false

@@ -79,7 +79,7 @@ fn install_provides_ksplice_obj_pl() {
     let out = Command::new(&pl).arg("bogus").output().unwrap();
     assert_eq!(out.status.code(), Some(1));
     let usage = String::from_utf8_lossy(&out.stdout);
-    for cmd in ksplice::cli::COMMANDS {
+    for cmd in ksplice::obj::cli::COMMANDS {
         assert!(usage.contains(cmd), "usage lacks {cmd}: {usage}");
     }
     // And it does real work under that name.

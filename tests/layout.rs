@@ -7,7 +7,7 @@
 
 mod support;
 
-use ksplice::layout::{self, Kind, Layout};
+use ksplice::engine::layout::{self, Kind, Layout};
 use object::{Object, ObjectSection};
 use std::path::{Path, PathBuf};
 use std::process::Command;

@@ -2,12 +2,12 @@
 
 mod support;
 
-use ksplice::classify::{self, Kind};
-use ksplice::elf::{Object, SymSection, howto};
-use ksplice::meta::CANARY;
-use ksplice::metaread::{KReloc, Reader, Target};
-use ksplice::sysmap::SystemMap;
-use ksplice::transform;
+use ksplice::engine::classify::{self, Kind};
+use ksplice::engine::elf::{Object, SymSection, howto};
+use ksplice::engine::meta::CANARY;
+use ksplice::engine::metaread::{KReloc, Reader, Target};
+use ksplice::engine::sysmap::SystemMap;
+use ksplice::engine::transform;
 use object::elf;
 use support::*;
 

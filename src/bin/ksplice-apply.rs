@@ -9,7 +9,7 @@
 
 use anyhow::{Context, Result, bail};
 use clap::Parser;
-use ksplice::interrupt::check as check_interrupt;
+use ksplice::util::interrupt::check as check_interrupt;
 use ksplice::update::{
     self, CommonOpts, DebugOpts, EXIT_ABORTED, EXIT_OK, EXIT_STATUS_HELP, Env, Kernel, Record,
     Stage, Ui, Update,

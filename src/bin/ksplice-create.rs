@@ -86,7 +86,7 @@ struct Cli {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    ksplice::interrupt::install_handler();
+    ksplice::util::interrupt::install_handler();
     let opts = Options {
         tree: cli.kernel_source,
         patch: cli.patch,

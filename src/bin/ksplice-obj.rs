@@ -1,8 +1,8 @@
 //! `ksplice-obj`: the per-object step of a Ksplice build.
 
 use clap::Parser;
-use ksplice::cli::{Cli, Cmd, usage};
-use ksplice::protocol;
+use ksplice::obj::cli::{Cli, Cmd, usage};
+use ksplice::obj::protocol;
 use std::process::ExitCode;
 
 fn main() -> ExitCode {

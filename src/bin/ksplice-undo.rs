@@ -110,7 +110,7 @@ fn undo(cli: &Cli, ui: &Ui) -> Result<u8> {
         }
     }
 
-    ksplice::interrupt::check()?;
+    ksplice::util::interrupt::check()?;
     // From here on, a signal only takes effect when the undo is complete.
     ui.progress(&format!("Reversing Ksplice update {kid}..."));
     let written = k.write_attr(&kid, "stage", "reverse");

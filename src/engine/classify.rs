@@ -5,7 +5,7 @@
 //! matched, writable data may not change, tables are split into entries,
 //! and ignored sections (init code, debug info, notes) are left out.
 
-use crate::elf::Section;
+use crate::engine::elf::Section;
 
 /// What a section is, for Ksplice.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

@@ -9,9 +9,9 @@
 //! place (read-only data, BUG line numbers) or unmatched, which can make its
 //! referrers differ in turn: the comparison runs to a fixed point.
 
-use crate::classify::{self, Kind};
-use crate::elf::{Reloc, SymSection, howto};
-use crate::span::{Analysis, is_named};
+use crate::engine::classify::{self, Kind};
+use crate::engine::elf::{Reloc, SymSection, howto};
+use crate::engine::span::{Analysis, is_named};
 use std::collections::{HashMap, VecDeque};
 
 /// A span: (section index, span index).
@@ -616,7 +616,7 @@ impl Diff {
         reason: Reason,
         relocs_equal: bool,
     ) -> bool {
-        crate::log::debug(|| format!("{}: {reason}", self.new.spans[n.0][n.1].label));
+        crate::util::log::debug(|| format!("{}: {reason}", self.new.spans[n.0][n.1].label));
         let same_size =
             self.old.spans[o.0][o.1].contents_size == self.new.spans[n.0][n.1].contents_size;
         match kind {
@@ -721,7 +721,7 @@ impl Diff {
                     offset: 0,
                 },
             ) {
-                crate::log::debug(|| {
+                crate::util::log::debug(|| {
                     format!(
                         "{}: referred to at a nonzero offset",
                         self.new.spans[t.0][t.1].label

@@ -2,7 +2,7 @@
 //! and ksplice-view see them.
 //!
 //! - [`Update`]: an update opened from its tarball (unpacked privately, see
-//!   [`crate::tarball`]) or from an unpacked tree; `contents` and `utsname`
+//!   [`crate::package::tarball`]) or from an unpacked tree; `contents` and `utsname`
 //!   are parsed and checked ([`Contents`], [`Utsname`], typed
 //!   [`UpdateError`]s).
 //! - [`Env`]: where the kernel is (`/sys`, `/proc`) and how modules are
@@ -17,10 +17,10 @@
 //! - [`Ui`]: the tools' common output conventions (progress, `-v` command
 //!   echo, `--raw-errors`), abort-cause explanations, exit statuses and the
 //!   shared `main` ([`tool_main`]),
-//!   whose termination signals go through [`crate::interrupt`].
+//!   whose termination signals go through [`crate::util::interrupt`].
 
-use crate::interrupt::{self, Interrupted};
-use crate::tarball::{self, Unpacked};
+use crate::util::interrupt::{self, Interrupted};
+use crate::package::tarball::{self, Unpacked};
 use anyhow::{Context, Result, anyhow, bail};
 use std::fmt;
 use std::fs;
@@ -810,7 +810,7 @@ impl Env {
         let cmd = |var: &str, default: &str| -> Result<Vec<String>> {
             match std::env::var(var) {
                 Ok(v) if !v.trim().is_empty() => {
-                    let w = crate::fsutil::shell_words(&v).with_context(|| format!("${var}"))?;
+                    let w = crate::util::fsutil::shell_words(&v).with_context(|| format!("${var}"))?;
                     if w.is_empty() {
                         bail!("${var} names no command");
                     }
@@ -1503,23 +1503,23 @@ mod tests {
 
     #[test]
     fn patched_list_from_reports() {
-        let r = crate::report::Report {
+        let r = crate::engine::report::Report {
             object: "kernel/sys.o".into(),
             patched_functions: vec![
-                crate::report::Entry {
+                crate::engine::report::Entry {
                     name: ".altinstr_aux<from:do_sys<kernel/sys.o>#0>".into(),
                     section: ".altinstr_aux".into(),
                     reason: Some("differing bytes at offset 0x1".into()),
                     offset: Some(1),
                 },
-                crate::report::Entry {
+                crate::engine::report::Entry {
                     name: "do_sys \"x\"".into(),
                     section: ".text.do_sys".into(),
                     reason: Some("differing bytes at offset 0x4".into()),
                     offset: Some(4),
                 },
             ],
-            new_functions: vec![crate::report::Entry {
+            new_functions: vec![crate::engine::report::Entry {
                 name: "helper".into(),
                 section: ".text.helper".into(),
                 reason: None,

@@ -5,7 +5,7 @@
 //! its string table and the section-name string table.
 
 use super::{Object, SymSection};
-use crate::error::{ObjError, ObjResult};
+use crate::engine::error::{ObjError, ObjResult};
 use object::Endianness;
 use object::elf;
 use object::write::elf::{FileHeader, Rel, SectionHeader, SectionIndex, Sym, SymbolIndex, Writer};

@@ -835,7 +835,7 @@ pub fn debug_compile_command(
         .ok_or_else(|| CommandError::NoCommand(object.to_string()))?;
     let line = line.replace("$(pound)", "#").replace("$$", "$");
     let words =
-        crate::fsutil::shell_words(&line).map_err(|e| CommandError::Quoting(format!("{e:#}")))?;
+        crate::util::fsutil::shell_words(&line).map_err(|e| CommandError::Quoting(format!("{e:#}")))?;
     let mut cmd: Vec<String> = Vec::new();
     let mut it = words.into_iter().peekable();
     if it

@@ -204,12 +204,12 @@ pub struct Object {
 
 impl Object {
     /// Parses an x86-64 ELF relocatable object.
-    pub fn parse(data: &[u8]) -> crate::error::ObjResult<Object> {
+    pub fn parse(data: &[u8]) -> crate::engine::error::ObjResult<Object> {
         read::parse(data)
     }
 
     /// Serialises the object as ELF.
-    pub fn to_bytes(&self) -> crate::error::ObjResult<Vec<u8>> {
+    pub fn to_bytes(&self) -> crate::engine::error::ObjResult<Vec<u8>> {
         write::write(self)
     }
 

@@ -4,9 +4,9 @@
 //! pointer field is left zero in the section contents and carried by an
 //! `R_X86_64_64` relocation, so the kernel's module loader fills it in.
 
-use crate::elf::howto::Howto;
-use crate::elf::{Object, Reloc, Section};
-use crate::span::{HashMap, HashSet};
+use crate::engine::elf::howto::Howto;
+use crate::engine::elf::{Object, Reloc, Section};
+use crate::engine::span::{HashMap, HashSet};
 use object::elf;
 
 /// Size of `struct ksplice_symbol` (name, label, candidate_vals, value).
@@ -138,7 +138,7 @@ impl Meta {
                 continue;
             }
             let target = obj.symbols.get(r.sym);
-            if target.map(|t| t.section) != Some(crate::elf::SymSection::Section(str_sect)) {
+            if target.map(|t| t.section) != Some(crate::engine::elf::SymSection::Section(str_sect)) {
                 continue;
             }
             let off = target.map_or(0, |t| t.value).wrapping_add(r.addend as u64) as usize;
@@ -203,10 +203,10 @@ impl Meta {
         let idx = self.symbol_index.get_or_insert_with(SymbolIndex::default);
         for (i, s) in obj.symbols.iter().enumerate().skip(idx.seen) {
             match s.section {
-                crate::elf::SymSection::Section(k) if s.is_section() => {
+                crate::engine::elf::SymSection::Section(k) if s.is_section() => {
                     idx.sections.entry(k).or_insert(i);
                 }
-                crate::elf::SymSection::Undefined => {
+                crate::engine::elf::SymSection::Undefined => {
                     idx.undefined.entry(s.name.clone()).or_insert(i);
                 }
                 _ => {}

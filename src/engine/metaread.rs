@@ -1,8 +1,8 @@
 //! Reading Ksplice metadata back from an object: the inverse of
-//! [`crate::meta`], used by tests and diagnostics.
+//! [`crate::engine::meta`], used by tests and diagnostics.
 
-use crate::elf::{Object, SymSection};
-use crate::meta::{HOWTO_SIZE, RELOC_SIZE, SECTION_SIZE, SYMBOL_SIZE, SYSTEM_MAP_SIZE};
+use crate::engine::elf::{Object, SymSection};
+use crate::engine::meta::{HOWTO_SIZE, RELOC_SIZE, SECTION_SIZE, SYMBOL_SIZE, SYSTEM_MAP_SIZE};
 
 /// Where a pointer field points: a section and offset, or an undefined symbol.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -7,7 +7,7 @@
 //! restored as it was found, including when the patch breaks the build or
 //! the run is interrupted, and a lock keeps two runs off one tree.
 
-use crate::interrupt::{Interrupted, check as check_interrupt, interrupted};
+use crate::util::interrupt::{Interrupted, check as check_interrupt, interrupted};
 use anyhow::{Context, Result, anyhow, bail};
 use fs2::FileExt;
 use std::fs::{self, File};
@@ -534,7 +534,7 @@ pub fn run(o: &Options) -> Result<i32> {
         tree.clone()
     };
     let flags: Vec<String> = match fs::read_to_string(config.join("flags")) {
-        Ok(t) => crate::fsutil::shell_words(&t).context("flags file")?,
+        Ok(t) => crate::util::fsutil::shell_words(&t).context("flags file")?,
         Err(_) => Vec::new(),
     };
     let data = data_dir()?;
@@ -889,8 +889,8 @@ pub fn run(o: &Options) -> Result<i32> {
             }
         }
         let map = fs::read_to_string(&system_map).unwrap_or_default();
-        let map_printk = crate::sysmap::lookup_text(&map, "_printk")
-            .or_else(|| crate::sysmap::lookup_text(&map, "printk"))
+        let map_printk = crate::engine::sysmap::lookup_text(&map, "_printk")
+            .or_else(|| crate::engine::sysmap::lookup_text(&map, "printk"))
             .ok_or_else(|| {
                 anyhow!(
                     "{}: has no printk; is it the running kernel's System.map?",
@@ -1134,7 +1134,7 @@ enum Side {
 /// The layout check of the changed objects: each is compiled twice with
 /// the command Kbuild used plus DWARF, into a private directory, and the
 /// struct and union layouts of the two builds are compared
-/// ([`crate::layout`]).
+/// ([`crate::engine::layout`]).
 struct LayoutCheck {
     objtree: PathBuf,
     dir: PathBuf,
@@ -1188,7 +1188,7 @@ impl LayoutCheck {
     fn command(&self, i: usize, side: Side) -> Result<Command> {
         let (obj, text) = &self.objects[i];
         let out = self.output(i, side).display().to_string();
-        let words = crate::layout::debug_compile_command(text, obj, &out).map_err(|e| {
+        let words = crate::engine::layout::debug_compile_command(text, obj, &out).map_err(|e| {
             anyhow!(
                 "{obj}: cannot check structure layouts: the build command in its .cmd file: {e}"
             )
@@ -1233,15 +1233,15 @@ impl LayoutCheck {
     }
 
     /// Each struct or union whose layout the patch changes, with its object.
-    fn compare(&self) -> Result<Vec<(String, crate::layout::LayoutChange)>> {
+    fn compare(&self) -> Result<Vec<(String, crate::engine::layout::LayoutChange)>> {
         let mut found = Vec::new();
         for (i, (obj, _)) in self.objects.iter().enumerate() {
-            let read = |side| -> Result<Vec<crate::layout::Layout>> {
+            let read = |side| -> Result<Vec<crate::engine::layout::Layout>> {
                 let p = self.output(i, side);
                 let data = fs::read(&p).with_context(|| format!("{}: cannot read", p.display()))?;
-                match crate::layout::layouts_of_object(&data) {
+                match crate::engine::layout::layouts_of_object(&data) {
                     // An assembler source has no types.
-                    Err(crate::layout::LayoutError::NoDebugInfo) => Ok(Vec::new()),
+                    Err(crate::engine::layout::LayoutError::NoDebugInfo) => Ok(Vec::new()),
                     r => r.map_err(|e| {
                         anyhow!(
                             "{obj}: the debug build {} the patch: {e}",
@@ -1255,7 +1255,7 @@ impl LayoutCheck {
                 }
             };
             let (before, after) = (read(Side::Before)?, read(Side::After)?);
-            for c in crate::layout::compare(&before, &after) {
+            for c in crate::engine::layout::compare(&before, &after) {
                 found.push((obj.clone(), c));
             }
         }
@@ -1292,7 +1292,7 @@ fn refusals(json: &str) -> Vec<String> {
 fn aggregate_report(kid: &str, reports: &[(PathBuf, String)]) -> String {
     let mut out = format!(
         "{{\n\"kid\": {},\n\"objects\": [\n",
-        crate::report::quote(kid)
+        crate::engine::report::quote(kid)
     );
     for (i, (_, r)) in reports.iter().enumerate() {
         if i > 0 {

@@ -9,15 +9,15 @@
 //!   undefined symbols become ksplice relocations the core resolves.
 //! * rmsyms does the same for the symbols the core itself extracts.
 
-use crate::classify::{self, Kind};
-use crate::diff::Diff;
-use crate::elf::howto::{self, Howto};
-use crate::elf::{Object, Reloc, Section, SymSection, Symbol};
-use crate::error::{ObjError, ObjResult};
-use crate::meta::{self, DEFERRED_PREFIX, HowtoType, Meta, SymRef};
-use crate::span::{Analysis, Options};
-use crate::span::{HashMap, HashSet};
-use crate::sysmap::SystemMap;
+use crate::engine::classify::{self, Kind};
+use crate::engine::diff::Diff;
+use crate::engine::elf::howto::{self, Howto};
+use crate::engine::elf::{Object, Reloc, Section, SymSection, Symbol};
+use crate::engine::error::{ObjError, ObjResult};
+use crate::engine::meta::{self, DEFERRED_PREFIX, HowtoType, Meta, SymRef};
+use crate::engine::span::{Analysis, Options};
+use crate::engine::span::{HashMap, HashSet};
+use crate::engine::sysmap::SystemMap;
 use object::elf;
 use std::cell::RefCell;
 use std::rc::Rc;
@@ -119,7 +119,7 @@ impl<'a> Candidates<'a> {
         let mut out: Vec<u64> = Vec::new();
         let mut seen: HashSet<u64> = HashSet::default();
         for g in a.symbols_in(sect).iter().map(|&i| &a.obj.symbols[i]) {
-            if g.is_file() || !crate::span::is_named(g) {
+            if g.is_file() || !crate::engine::span::is_named(g) {
                 continue;
             }
             for &addr in self.map.get(&g.name) {
@@ -418,7 +418,7 @@ impl<'a> Emit<'a> {
             let old = &d.old.spans[o.0][o.1];
             let name = old
                 .symbol
-                .filter(|&c| crate::span::is_named(&d.old.obj.symbols[c]))
+                .filter(|&c| crate::engine::span::is_named(&d.old.obj.symbols[c]))
                 .map(|c| d.old.obj.symbols[c].name.clone());
             let rebase = (s.value as i64).wrapping_sub(a.spans[t.0][t.1].start as i64);
             let cands = &self.cands;
@@ -443,7 +443,7 @@ impl<'a> Emit<'a> {
         };
         let named = a
             .canonical(r.sym)
-            .filter(|&c| crate::span::is_named(&a.obj.symbols[c]));
+            .filter(|&c| crate::engine::span::is_named(&a.obj.symbols[c]));
         let name = match (s.section, span) {
             (SymSection::Absolute | SymSection::Common, _) => None,
             (_, Some((ts, tk))) if a.spans[ts][tk].symbol.is_none() => None,
@@ -524,7 +524,7 @@ impl<'a> Emit<'a> {
                 addend,
                 ..*r
             });
-        } else if crate::log::level() >= 2 {
+        } else if crate::util::log::level() >= 2 {
             eprintln!(
                 "{}: dropping relocation at {}+{:#x} to unkept {}",
                 a.file,
@@ -565,7 +565,7 @@ impl<'a> Emit<'a> {
                 }
                 let name = span
                     .symbol
-                    .filter(|&c| crate::span::is_named(&a.obj.symbols[c]))
+                    .filter(|&c| crate::engine::span::is_named(&a.obj.symbols[c]))
                     .map(|c| a.obj.symbols[c].name.clone());
                 let sym = span.symbol;
                 let cands = &self.cands;
@@ -898,12 +898,12 @@ fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
 
 /// True for code without a named entry point (out-of-line stubs): nothing
 /// calls it, its one referrer jumps to it.
-fn is_stub(a: &Analysis, id: crate::diff::SpanId) -> bool {
+fn is_stub(a: &Analysis, id: crate::engine::diff::SpanId) -> bool {
     let sp = &a.spans[id.0][id.1];
     a.kinds[id.0] == Kind::Text
         && sp
             .symbol
-            .is_none_or(|s| !crate::span::is_named(&a.obj.symbols[s]))
+            .is_none_or(|s| !crate::engine::span::is_named(&a.obj.symbols[s]))
         && !a.symbols_in(id.0).iter().any(|&i| {
             let s = &a.obj.symbols[i];
             s.is_global() && s.value >= sp.start && s.value < sp.start + sp.size.max(1)
@@ -916,7 +916,7 @@ pub struct NewCode {
     /// The new code, or None when nothing but noise differs.
     pub object: Option<Object>,
     /// What changed and why.
-    pub report: crate::report::Report,
+    pub report: crate::engine::report::Report,
 }
 
 /// Size of the jump written over a replaced function (`jmp rel32`).
@@ -971,7 +971,7 @@ fn compare(pre: Object, pre_path: &str, post: Object, post_path: &str) -> ObjRes
     let opts = Options { split_tables: true };
     let old = Analysis::new(pre, pre_path, opts)?;
     let new = Analysis::new(post, post_path, opts)?;
-    Ok(crate::diff::diff(old, new))
+    Ok(crate::engine::diff::diff(old, new))
 }
 
 /// The pre analysis of a comparison; the rest is freed.
@@ -986,7 +986,7 @@ fn new_code_of(
     kid: &str,
     map: &SystemMap,
 ) -> ObjResult<(NewCode, Diff)> {
-    let report = crate::report::Report::from_diff(&d, &crate::span::label_file(post_path));
+    let report = crate::engine::report::Report::from_diff(&d, &crate::engine::span::label_file(post_path));
     for sect in 0..d.new.spans.len() {
         let call = d.new.kinds[sect] == Kind::KspliceCall;
         for k in 0..d.new.spans[sect].len() {
@@ -1096,7 +1096,7 @@ impl<'a> Emit<'a> {
     }
 
     /// The label a post span is known by: its pre counterpart's when matched.
-    fn post_label(&self, id: crate::diff::SpanId) -> String {
+    fn post_label(&self, id: crate::engine::diff::SpanId) -> String {
         match self.diff.and_then(|d| d.matched_old(id).map(|o| (d, o))) {
             Some((d, o)) => d.old.spans[o.0][o.1].label.clone(),
             None => self.a.spans[id.0][id.1].label.clone(),
@@ -1167,7 +1167,7 @@ impl<'a> Emit<'a> {
     }
 
     /// Jumps from every entry point of the pre function to the post one.
-    fn text_patches(&mut self, n: crate::diff::SpanId) -> ObjResult<()> {
+    fn text_patches(&mut self, n: crate::engine::diff::SpanId) -> ObjResult<()> {
         let a = self.a;
         let Some(d) = self.diff else { return Ok(()) };
         let Some(o) = d.matched_old(n) else {
@@ -1249,7 +1249,7 @@ impl<'a> Emit<'a> {
     }
 
     /// In-place replacement of read-only data by its new contents.
-    fn data_patch(&mut self, n: crate::diff::SpanId) {
+    fn data_patch(&mut self, n: crate::engine::diff::SpanId) {
         let a = self.a;
         let label = self.post_label(n);
         let sp = &a.spans[n.0][n.1];

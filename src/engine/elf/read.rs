@@ -1,7 +1,7 @@
 //! ELF input: validation of the header and conversion into the model.
 
 use super::{Group, Object, Reloc, Section, SymSection, Symbol};
-use crate::error::{ObjError, ObjResult};
+use crate::engine::error::{ObjError, ObjResult};
 use object::Endianness;
 use object::elf;
 use object::read::elf::{FileHeader, SectionHeader, Sym};

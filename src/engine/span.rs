@@ -7,10 +7,10 @@
 //! labels are how the kernel side ties old code, new code and the running
 //! kernel together.
 
-use crate::classify::{self, Kind};
-use crate::elf::howto;
-use crate::elf::{Object, Reloc, SymSection};
-use crate::error::{ObjError, ObjResult};
+use crate::engine::classify::{self, Kind};
+use crate::engine::elf::howto;
+use crate::engine::elf::{Object, Reloc, SymSection};
+use crate::engine::error::{ObjError, ObjResult};
 use std::hash::{BuildHasherDefault, Hasher};
 
 /// The hash maps of the engine's analyses and writers: keyed by symbol and
@@ -142,7 +142,7 @@ fn static_local_base(name: &str) -> Option<&str> {
 /// How good a symbol is as the name of a place: globals first, then named
 /// locals, then section symbols, then assembler-local `.L` labels (whose
 /// numbering changes with every edit and which System.map never lists).
-fn rank(s: &crate::elf::Symbol) -> u8 {
+fn rank(s: &crate::engine::elf::Symbol) -> u8 {
     if s.is_global() {
         3
     } else if s.is_section() {
@@ -155,7 +155,7 @@ fn rank(s: &crate::elf::Symbol) -> u8 {
 }
 
 /// True for symbols with a name worth looking up in System.map.
-pub fn is_named(s: &crate::elf::Symbol) -> bool {
+pub fn is_named(s: &crate::engine::elf::Symbol) -> bool {
     rank(s) >= 2
 }
 

@@ -1,9 +1,9 @@
 //! The per-object report of keep-new-code: what changed and why, as text
 //! (KSPLICE_VERBOSE>=1) and as JSON (`OBJ.KSPLICE_report.json`).
 
-use crate::classify::Kind;
-use crate::diff::{Diff, SpanId};
-use crate::span::{Analysis, is_named};
+use crate::engine::classify::Kind;
+use crate::engine::diff::{Diff, SpanId};
+use crate::engine::span::{Analysis, is_named};
 
 /// One reported span.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -43,7 +43,7 @@ pub struct Report {
     pub refused: Vec<Entry>,
 }
 
-fn entry(a: &Analysis, id: SpanId, reason: Option<&crate::diff::Reason>) -> Entry {
+fn entry(a: &Analysis, id: SpanId, reason: Option<&crate::engine::diff::Reason>) -> Entry {
     let sp = &a.spans[id.0][id.1];
     let name = sp
         .symbol

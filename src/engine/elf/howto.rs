@@ -2,7 +2,7 @@
 //! ksplice_reloc_howto record carries to the kernel (size, PC-relative,
 //! destination mask, signedness), equivalent to GNU BFD's howto table.
 
-use crate::error::{ObjError, ObjResult};
+use crate::engine::error::{ObjError, ObjResult};
 use object::elf;
 
 /// Properties of a relocation type.

@@ -5,13 +5,13 @@
 //! `OBJ.KSPLICE_pre` (the object before the patch), `OBJ.KSPLICE_new_code`,
 //! `OBJ.KSPLICE_old_code` and `OBJ.KSPLICE_report.json`.
 
-use crate::elf::Object;
-use crate::error::ObjError;
-use crate::fsutil::{self, ObjLock};
-use crate::log;
-use crate::span::HashSet;
-use crate::sysmap::{self, SystemMap};
-use crate::transform;
+use crate::engine::elf::Object;
+use crate::engine::error::ObjError;
+use crate::util::fsutil::{self, ObjLock};
+use crate::util::log;
+use crate::engine::span::HashSet;
+use crate::engine::sysmap::{self, SystemMap};
+use crate::engine::transform;
 use anyhow::{Context, Result, anyhow, bail};
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -273,7 +273,7 @@ fn tool(var: &str, default: &str) -> Result<Vec<String>> {
 /// archive for none.
 fn link_objs(out: &Path, ins: &[PathBuf]) -> Result<()> {
     match ins {
-        [] => fsutil::write_atomic(out, crate::elf::AR_MAGIC),
+        [] => fsutil::write_atomic(out, crate::engine::elf::AR_MAGIC),
         [one] => fsutil::write_atomic(out, &fsutil::read(one)?),
         _ => {
             let ld = tool("LD", "ld")?;
@@ -352,7 +352,7 @@ pub fn combine(out: &str, ins: &[String]) -> Result<()> {
 /// archive, the object otherwise.
 fn load_maybe_empty_archive(path: &Path) -> Result<Option<Object>> {
     let data = fsutil::read(path)?;
-    if let Some(members) = crate::elf::archive_members(&data) {
+    if let Some(members) = crate::engine::elf::archive_members(&data) {
         let members = members.map_err(|e| anyhow!("{}: {e}", path.display()))?;
         if members == 0 {
             return Ok(None);
@@ -373,7 +373,7 @@ pub fn finalize(input: &str, out: &str, target: &str) -> Result<()> {
     let (inp, outp) = (Path::new(input), Path::new(out));
     log::action("FINALIZE", input);
     let Some(obj) = load_maybe_empty_archive(inp)? else {
-        return fsutil::write_atomic(outp, crate::elf::AR_MAGIC);
+        return fsutil::write_atomic(outp, crate::engine::elf::AR_MAGIC);
     };
     let map = SystemMap::from_env()?;
     let fin = transform::finalize(obj, input, target, &map).map_err(|e| anyhow!("{input}: {e}"))?;
