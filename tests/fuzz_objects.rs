@@ -25,7 +25,8 @@ use ksplice::engine::elf::Object;
 use ksplice::engine::metaread::Reader;
 use ksplice::engine::sysmap::{self, SystemMap};
 use ksplice::engine::transform;
-use ksplice::update::{self, Contents, Update, Utsname};
+use ksplice::package::{Contents, Update, Utsname, names, patched};
+use ksplice::update;
 use std::io::Write;
 use std::path::Path;
 use support::fuzz::{XorShift, fuzz};
@@ -513,7 +514,7 @@ fn mutated_texts_never_panic() {
                         plain_file(&ch.new_file) && plain_file(&ch.old_file),
                         "{ch:?}"
                     );
-                    assert!(update::is_module_name(&ch.new_module), "{ch:?}");
+                    assert!(names::is_module_name(&ch.new_module), "{ch:?}");
                     assert!(ch.new_module.starts_with("ksplice_abc_"), "{ch:?}");
                     assert!(ch.old_module.starts_with("ksplice_abc_"), "{ch:?}");
                 }
@@ -522,8 +523,8 @@ fn mutated_texts_never_panic() {
                 ok = true;
                 assert!(!u.release.contains('\n') && !u.version.contains('\n'));
             }
-            std::hint::black_box(update::parse_patched(&text));
-            if update::patched_file(&[("o.o".to_string(), text.to_string())]).is_ok() {
+            std::hint::black_box(patched::parse_patched(&text));
+            if patched::patched_file(&[("o.o".to_string(), text.to_string())]).is_ok() {
                 ok = true;
             }
             std::hint::black_box(update::describe_conflicts(&text));

@@ -9,11 +9,12 @@
 
 use anyhow::{Context, Result, bail};
 use clap::Parser;
-use ksplice::util::interrupt::check as check_interrupt;
+use ksplice::package::Update;
 use ksplice::update::{
     self, CommonOpts, DebugOpts, EXIT_ABORTED, EXIT_OK, EXIT_STATUS_HELP, Env, Kernel, Record,
-    Stage, Ui, Update,
+    Stage, Ui,
 };
+use ksplice::util::interrupt::check as check_interrupt;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 

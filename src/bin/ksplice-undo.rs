@@ -6,9 +6,10 @@
 
 use anyhow::{Result, bail};
 use clap::Parser;
+use ksplice::package::Update;
 use ksplice::update::{
     self, CommonOpts, DebugOpts, EXIT_ABORTED, EXIT_OK, Env, Kernel, Record, Stage,
-    UNDO_EXIT_STATUS_HELP, Ui, Update,
+    UNDO_EXIT_STATUS_HELP, Ui,
 };
 use std::path::Path;
 use std::process::ExitCode;
@@ -58,7 +59,7 @@ fn resolve_kid(k: &Kernel, arg: &str) -> Result<String> {
             }
         }
     }
-    if !update::is_module_name(s) {
+    if !ksplice::package::names::is_module_name(s) {
         bail!("{arg}: not an update id, nor an update file");
     }
     Ok(s.to_string())

@@ -3,8 +3,9 @@
 
 use anyhow::{Result, bail};
 use clap::Parser;
+use ksplice::package::Update;
 use ksplice::update::{
-    self, CommonOpts, EXIT_OK, Env, Kernel, Record, Stage, Ui, Update, short_description,
+    self, CommonOpts, EXIT_OK, Env, Kernel, Record, Stage, Ui, short_description,
 };
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -94,7 +95,7 @@ fn view_id(k: &Kernel, id: &str) -> Result<()> {
         .strip_prefix("ksplice-")
         .or_else(|| id.strip_prefix("ksplice_"))
         .unwrap_or(id);
-    if !update::is_module_name(kid) {
+    if !ksplice::package::names::is_module_name(kid) {
         bail!("{id}: not an update id");
     }
     let Some(stage) = k.stage(kid)? else {

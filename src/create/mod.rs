@@ -20,8 +20,6 @@ use std::time::{Duration, Instant};
 pub const EXIT_NO_CHANGES: i32 = 66;
 /// Exit status after SIGINT/SIGTERM.
 pub const EXIT_INTERRUPTED: i32 = 130;
-/// Version of the tarball layout.
-pub const API_VERSION: &str = "2";
 
 /// What ksplice-create is asked to do.
 #[derive(Debug, Clone, Default)]
@@ -940,7 +938,10 @@ pub fn run(o: &Options) -> Result<i32> {
     if let Some(d) = &o.description {
         fs::write(pkg.join("description"), format!("{d}\n"))?;
     }
-    fs::write(pkg.join("api-version"), format!("{API_VERSION}\n"))?;
+    fs::write(
+        pkg.join("api-version"),
+        format!("{}\n", crate::package::API_VERSION),
+    )?;
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap_or_default();
@@ -957,7 +958,7 @@ pub fn run(o: &Options) -> Result<i32> {
         .collect();
     fs::write(
         pkg.join("patched"),
-        crate::update::patched_file(&by_object)?,
+        crate::package::patched::patched_file(&by_object)?,
     )?;
     let mut contents = String::new();
     for (target, _) in &targets {

@@ -834,8 +834,8 @@ pub fn debug_compile_command(
         .find_map(|l| l.strip_prefix(&key))
         .ok_or_else(|| CommandError::NoCommand(object.to_string()))?;
     let line = line.replace("$(pound)", "#").replace("$$", "$");
-    let words =
-        crate::util::fsutil::shell_words(&line).map_err(|e| CommandError::Quoting(format!("{e:#}")))?;
+    let words = crate::util::fsutil::shell_words(&line)
+        .map_err(|e| CommandError::Quoting(format!("{e:#}")))?;
     let mut cmd: Vec<String> = Vec::new();
     let mut it = words.into_iter().peekable();
     if it

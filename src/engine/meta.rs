@@ -138,7 +138,8 @@ impl Meta {
                 continue;
             }
             let target = obj.symbols.get(r.sym);
-            if target.map(|t| t.section) != Some(crate::engine::elf::SymSection::Section(str_sect)) {
+            if target.map(|t| t.section) != Some(crate::engine::elf::SymSection::Section(str_sect))
+            {
                 continue;
             }
             let off = target.map_or(0, |t| t.value).wrapping_add(r.addend as u64) as usize;

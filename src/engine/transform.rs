@@ -986,7 +986,8 @@ fn new_code_of(
     kid: &str,
     map: &SystemMap,
 ) -> ObjResult<(NewCode, Diff)> {
-    let report = crate::engine::report::Report::from_diff(&d, &crate::engine::span::label_file(post_path));
+    let report =
+        crate::engine::report::Report::from_diff(&d, &crate::engine::span::label_file(post_path));
     for sect in 0..d.new.spans.len() {
         let call = d.new.kinds[sect] == Kind::KspliceCall;
         for k in 0..d.new.spans[sect].len() {

@@ -7,11 +7,11 @@
 
 use crate::engine::elf::Object;
 use crate::engine::error::ObjError;
-use crate::util::fsutil::{self, ObjLock};
-use crate::util::log;
 use crate::engine::span::HashSet;
 use crate::engine::sysmap::{self, SystemMap};
 use crate::engine::transform;
+use crate::util::fsutil::{self, ObjLock};
+use crate::util::log;
 use anyhow::{Context, Result, anyhow, bail};
 use std::path::{Path, PathBuf};
 use std::process::Command;
