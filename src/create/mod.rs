@@ -7,6 +7,7 @@
 //! restored as it was found, including when the patch breaks the build or
 //! the run is interrupted, and a lock keeps two runs off one tree.
 
+use crate::package::{Contents, names};
 use crate::util::interrupt::{Interrupted, check as check_interrupt, interrupted};
 use anyhow::{Context, Result, anyhow, bail};
 use fs2::FileExt;
@@ -960,31 +961,39 @@ pub fn run(o: &Options) -> Result<i32> {
         pkg.join("patched"),
         crate::package::patched::patched_file(&by_object)?,
     )?;
-    let mut contents = String::new();
+    let mut built_targets = Vec::new();
     for (target, _) in &targets {
-        let t = target.replace(['-', ','], "_");
-        let mid = format!("{kid}_{t}");
-        let new_ko = kmodsrc.join(format!("ksplice-{mid}-new.ko"));
-        let old_ko = kmodsrc.join(format!("ksplice-{mid}-old.ko"));
-        if new_ko.is_file() && old_ko.is_file() {
-            fs::copy(&new_ko, pkg.join(new_ko.file_name().unwrap_or_default()))?;
-            fs::copy(&old_ko, pkg.join(old_ko.file_name().unwrap_or_default()))?;
-            contents.push_str(&format!(
-                "change {t} ksplice_{mid}_new ksplice-{mid}-new.ko ksplice_{mid}_old ksplice-{mid}-old.ko\n"
-            ));
+        let files = names::change_modules(&kid, target).map(|(_, f)| kmodsrc.join(f));
+        if files.iter().all(|f| f.is_file()) {
+            for f in &files {
+                fs::copy(f, pkg.join(f.file_name().unwrap_or_default()))?;
+            }
+            built_targets.push(target.as_str());
         }
     }
-    let core = kmodsrc.join(format!("ksplice-{kid}.ko"));
+    let contents = Contents::for_targets(&kid, &built_targets);
+    let core = kmodsrc.join(&contents.core.file);
+    let mut text = String::new();
     if built && core.is_file() {
-        fs::copy(&core, pkg.join(core.file_name().unwrap_or_default()))?;
-        contents.push_str(&format!("core ksplice_{kid} ksplice-{kid}.ko\n"));
+        fs::copy(&core, pkg.join(&contents.core.file))?;
+        text = contents.render();
+    } else {
+        // No core: the change lines alone, which the tools refuse.
+        for line in contents
+            .render()
+            .lines()
+            .filter(|l| l.starts_with("change "))
+        {
+            text.push_str(line);
+            text.push('\n');
+        }
     }
     if !built && o.verbose >= 0 {
         eprintln!(
             "ksplice-create: warning: no kmodsrc/ next to Makefile.ksplice: the update carries its objects (debug/objects) but no kernel modules"
         );
     }
-    fs::write(pkg.join("contents"), contents)?;
+    fs::write(pkg.join("contents"), text)?;
     copy_tree(&kmodsrc, &pkg.join("debug/kmodsrc"))?;
     for (obj, _) in &reports {
         let rel = obj.strip_prefix(&objtree).unwrap_or(obj);

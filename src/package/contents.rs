@@ -1,7 +1,7 @@
 //! The `contents` file: the update's modules, in loading order.
 
 use super::error::UpdateError;
-use super::names::{is_module_name, module_name};
+use super::names::{change_modules, core_module, is_module_name, module_name, target_part};
 
 /// One changed target: its new-code and old-code modules.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -160,6 +160,44 @@ impl Contents {
         Ok(Contents { core, changes })
     }
 
+    /// The contents of update `kid` changing `targets` (in loading order),
+    /// with the module names of [`super::names`].
+    pub fn for_targets<S: AsRef<str>>(kid: &str, targets: &[S]) -> Contents {
+        let (module, file) = core_module(kid);
+        let changes = targets
+            .iter()
+            .map(|t| {
+                let [(new_module, new_file), (old_module, old_file)] =
+                    change_modules(kid, t.as_ref());
+                Change {
+                    target: target_part(t.as_ref()),
+                    new_module,
+                    new_file,
+                    old_module,
+                    old_file,
+                }
+            })
+            .collect();
+        Contents {
+            core: Core { module, file },
+            changes,
+        }
+    }
+
+    /// The text of the `contents` file: one `change` line per target, then
+    /// the `core` line ([`Contents::parse`] reads it back).
+    pub fn render(&self) -> String {
+        let mut out = String::new();
+        for c in &self.changes {
+            out.push_str(&format!(
+                "change {} {} {} {} {}\n",
+                c.target, c.new_module, c.new_file, c.old_module, c.old_file
+            ));
+        }
+        out.push_str(&format!("core {} {}\n", self.core.module, self.core.file));
+        out
+    }
+
     /// Every module file with the line that names it.
     pub(crate) fn files(&self, text: &str) -> Vec<(usize, String)> {
         let mut out = Vec::new();
@@ -200,6 +238,9 @@ mod tests {
         assert_eq!(c.changes[1].target, "kobject_example");
         assert_eq!(c.changes[0].old_file, "ksplice-abc_vmlinux-old.ko");
         assert_eq!(c.files(&good()).len(), 5);
+        let made = Contents::for_targets(KID, &["vmlinux", "kobject-example"]);
+        assert_eq!(made.render(), good());
+        assert_eq!(Contents::parse(&made.render(), KID).unwrap(), made);
     }
 
     #[test]
