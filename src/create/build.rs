@@ -1,0 +1,356 @@
+//! The builds with Makefile.ksplice: revert (what a previous run left),
+//! snap (the tree as found, with function and data sections), diff (after
+//! the patch: the changed objects and their reports). Every command runs in
+//! its own process group, its output in the build log, under the numbered
+//! progress lines of [`Stages`].
+
+use super::Options;
+use super::context::Ctx;
+use super::tree::find_files;
+use crate::util::interrupt::{Interrupted, check as check_interrupt, interrupted};
+use anyhow::{Context, Result, bail};
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::{Command, ExitStatus, Stdio};
+use std::time::{Duration, Instant};
+
+/// The `-j` given to make: `-j`, else `CONCURRENCY_LEVEL` (as the original).
+pub(super) fn make_jobs(o: &Options) -> Option<usize> {
+    o.jobs.or_else(|| {
+        std::env::var("CONCURRENCY_LEVEL")
+            .ok()
+            .and_then(|v| v.parse().ok())
+    })
+}
+
+/// The make command line of every Makefile.ksplice step (without the mode).
+pub(super) fn make_args(
+    o: &Options,
+    jobs: Option<usize>,
+    tree: &Path,
+    objtree: &Path,
+    data: &Path,
+    flags: &[String],
+) -> Vec<String> {
+    let mut make = vec!["make".to_string(), "-rR".to_string()];
+    if let Some(j) = jobs {
+        make.push(format!("-j{j}"));
+    }
+    if o.verbose >= 2 {
+        make.push("V=1".into());
+    } else if o.verbose < 0 {
+        make.push("-s".into());
+    }
+    make.extend([
+        "-C".to_string(),
+        tree.display().to_string(),
+        "-f".into(),
+        data.join("Makefile.ksplice").display().to_string(),
+    ]);
+    if objtree != tree {
+        make.push(format!("O={}", objtree.display()));
+    }
+    make.extend(flags.iter().cloned());
+    if o.build_modules {
+        make.push("KSPLICE_BUILD_MODULES=1".into());
+    }
+    make
+}
+
+/// A Makefile.ksplice step: the make command line plus `extra`, with the
+/// environment every step gets.
+fn make_cmd(ctx: &Ctx, extra: &[String]) -> Command {
+    let make = &ctx.make;
+    let mut c = Command::new(&make[0]);
+    c.args(&make[1..]).args(extra);
+    c.env("KSPLICE_VERBOSE", ctx.o.verbose.max(0).to_string())
+        .env("KSPLICE_CONFIG_DIR", &ctx.config)
+        .env("KSPLICE_KID", &ctx.kid)
+        .env("KSPLICE_OBJ", &ctx.ksplice_obj);
+    if ctx.o.allow_data_change {
+        c.env("KSPLICE_ALLOW_DATA_CHANGE", "1");
+    }
+    c
+}
+
+/// Stage: reverts what a previous run left (`KSPLICE_MODE=revert`).
+pub(super) fn revert(ctx: &mut Ctx) -> Result<()> {
+    let mut revert = vec!["KSPLICE_MODE=revert".to_string()];
+    if ctx.o.series {
+        revert.push("KSPLICE_SERIES=1".into());
+    }
+    if !ctx.stages.run(&mut make_cmd(ctx, &revert))?.success() {
+        bail!(
+            "reverting the objects of a previous run failed:\n{}",
+            ctx.stages.tail(20)
+        );
+    }
+    Ok(())
+}
+
+/// The config directory's `.config` into the objtree, unless it has one.
+pub(super) fn copy_config(ctx: &Ctx) -> Result<()> {
+    if ctx.config.join(".config").is_file() && !ctx.objtree.join(".config").is_file() {
+        fs::copy(ctx.config.join(".config"), ctx.objtree.join(".config"))?;
+    }
+    Ok(())
+}
+
+/// Stage: the snap build (`KSPLICE_MODE=snap`).
+pub(super) fn snap(ctx: &mut Ctx) -> Result<()> {
+    if !ctx
+        .stages
+        .run(&mut make_cmd(ctx, &["KSPLICE_MODE=snap".to_string()]))?
+        .success()
+    {
+        bail!("the snap build failed:\n{}", ctx.stages.tail(30));
+    }
+    Ok(())
+}
+
+/// Stage: the diff build (`KSPLICE_MODE=diff`) into the run's kmodsrc
+/// directory. When it fails, the sources are restored and the reason is
+/// the first refusal of a report, else the build log.
+pub(super) fn diff(ctx: &mut Ctx) -> Result<()> {
+    fs::create_dir_all(&ctx.kmodsrc)?;
+    let o = ctx.o;
+    let mut diff = vec![
+        "KSPLICE_MODE=diff".to_string(),
+        format!("KSPLICE_KMODSRC={}", ctx.kmodsrc.display()),
+    ];
+    if !o.extra_match.is_empty() {
+        diff.push(format!("KSPLICE_EXTRA_MATCH={}", o.extra_match.join(" ")));
+    }
+    if !o.exclude_match.is_empty() {
+        diff.push(format!(
+            "KSPLICE_EXCLUDE_MATCH={}",
+            o.exclude_match.join(" ")
+        ));
+    }
+    if !o.only_targets.is_empty() {
+        diff.push(format!("KSPLICE_ONLY_TARGETS={}", o.only_targets.join(" ")));
+    }
+    let status = ctx.stages.run(&mut make_cmd(ctx, &diff))?;
+    if !status.success() {
+        ctx.guard.restore()?;
+        let reports = collect_reports(&ctx.objtree)?;
+        let refused: Vec<String> = reports.iter().flat_map(|(_, r)| refusals(r)).collect();
+        if let Some(first) = refused.first() {
+            bail!(
+                "refusing the patch: {first}{}",
+                if refused.len() > 1 {
+                    format!(" (and {} more)", refused.len() - 1)
+                } else {
+                    String::new()
+                }
+            );
+        }
+        bail!(
+            "applying the patch breaks the kernel build:\n{}",
+            ctx.stages.tail(30)
+        );
+    }
+    Ok(())
+}
+
+/// Every `OBJ.KSPLICE_report.json` of this run: (object path, JSON text).
+pub(super) fn collect_reports(objtree: &Path) -> Result<Vec<(PathBuf, String)>> {
+    let suffix = ".KSPLICE_report.json";
+    find_files(objtree, suffix)?
+        .into_iter()
+        .map(|rel| {
+            let p = objtree.join(&rel);
+            let text =
+                fs::read_to_string(&p).with_context(|| format!("{}: cannot read", p.display()))?;
+            let obj = PathBuf::from(p.to_string_lossy().trim_end_matches(suffix));
+            Ok((obj, text))
+        })
+        .collect()
+}
+
+/// The refusals a report names, as one-line reasons.
+// TODO(report): picks the report JSON apart by string splitting; switch to
+// `Report::from_json`.
+fn refusals(json: &str) -> Vec<String> {
+    let Some(start) = json.find("\"refused\": [") else {
+        return Vec::new();
+    };
+    let rest = &json[start..];
+    let end = rest.find(']').unwrap_or(rest.len());
+    let object = json
+        .split("\"object\": \"")
+        .nth(1)
+        .and_then(|s| s.split('"').next())
+        .unwrap_or("?");
+    rest[..end]
+        .split("{\"name\": \"")
+        .skip(1)
+        .map(|e| {
+            let name = e.split('"').next().unwrap_or("?");
+            let section = e.split("\"section\": \"").nth(1).and_then(|s| s.split('"').next()).unwrap_or("?");
+            let reason = e.split("\"reason\": \"").nth(1).and_then(|s| s.split('"').next()).unwrap_or("changed");
+            format!(
+                "{object}: writable data {name} in section {section} changed ({reason}); it cannot take effect by replacing code (--allow-data-change ignores it)"
+            )
+        })
+        .collect()
+}
+
+// ---------------------------------------------------------------- progress and commands
+
+/// Progress and logging of the stages.
+pub(super) struct Stages {
+    /// Verbosity: -1 quiet, 0 default, 1 verbose, 2 debug.
+    pub(super) verbose: i32,
+    /// The build log (the commands' output unless verbose).
+    pub(super) log: PathBuf,
+    /// How many stages this run has.
+    pub(super) total: usize,
+    /// The stages started so far.
+    pub(super) n: usize,
+}
+
+impl Stages {
+    /// Prints `[n/total] what...` and starts timing the stage.
+    pub(super) fn start(&mut self, what: &str) -> Instant {
+        self.n += 1;
+        if self.verbose >= 0 {
+            println!("[{}/{}] {what}...", self.n, self.total);
+        }
+        Instant::now()
+    }
+
+    /// Prints how long the stage took.
+    pub(super) fn done(&self, t: Instant) {
+        if self.verbose >= 0 {
+            println!("      done in {:.1} s", t.elapsed().as_secs_f64());
+        }
+    }
+
+    /// Runs a command in its own process group; output goes to the log (and
+    /// to the terminal when verbose). Interruption kills the whole group.
+    pub(super) fn run(&self, cmd: &mut Command) -> Result<ExitStatus> {
+        use std::os::unix::process::CommandExt;
+        let log = fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&self.log)?;
+        if self.verbose >= 1 {
+            cmd.stdout(Stdio::inherit()).stderr(Stdio::inherit());
+        } else {
+            cmd.stdout(log.try_clone()?).stderr(log);
+        }
+        cmd.process_group(0);
+        let mut child = cmd
+            .spawn()
+            .with_context(|| format!("cannot run {:?}", cmd.get_program()))?;
+        loop {
+            if let Some(st) = child.try_wait()? {
+                if interrupted() {
+                    bail!(Interrupted);
+                }
+                return Ok(st);
+            }
+            if interrupted() {
+                kill_groups(&mut [child]);
+                bail!(Interrupted);
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// Runs `cmds`, at most `jobs` at a time, each as [`Stages::run`] does;
+    /// returns whether each succeeded. Interruption (or a command that
+    /// cannot be started) kills the running ones.
+    pub(super) fn run_all(&self, cmds: Vec<Command>, jobs: usize) -> Result<Vec<bool>> {
+        use std::os::unix::process::CommandExt;
+        let mut ok = vec![false; cmds.len()];
+        let mut pending = cmds.into_iter().enumerate();
+        let mut running: Vec<(usize, std::process::Child)> = Vec::new();
+        loop {
+            while running.len() < jobs.max(1) {
+                let Some((i, mut cmd)) = pending.next() else {
+                    break;
+                };
+                let spawned = fs::OpenOptions::new()
+                    .create(true)
+                    .append(true)
+                    .open(&self.log)
+                    .and_then(|log| {
+                        if self.verbose >= 1 {
+                            cmd.stdout(Stdio::inherit()).stderr(Stdio::inherit());
+                        } else {
+                            cmd.stdout(log.try_clone()?).stderr(log);
+                        }
+                        cmd.process_group(0).spawn()
+                    });
+                match spawned {
+                    Ok(child) => running.push((i, child)),
+                    Err(e) => {
+                        let mut children: Vec<_> = running.into_iter().map(|r| r.1).collect();
+                        kill_groups(&mut children);
+                        bail!("cannot run {:?}: {e}", cmd.get_program());
+                    }
+                }
+            }
+            if running.is_empty() {
+                break;
+            }
+            if interrupted() {
+                let mut children: Vec<_> = running.into_iter().map(|r| r.1).collect();
+                kill_groups(&mut children);
+                bail!(Interrupted);
+            }
+            let mut still = Vec::new();
+            for (i, mut child) in running {
+                match child.try_wait() {
+                    Ok(Some(st)) => ok[i] = st.success(),
+                    Ok(None) => still.push((i, child)),
+                    Err(_) => {}
+                }
+            }
+            running = still;
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        check_interrupt()?;
+        Ok(ok)
+    }
+
+    /// The last lines of the log, for a failure message.
+    pub(super) fn tail(&self, n: usize) -> String {
+        let text = fs::read_to_string(&self.log).unwrap_or_default();
+        let lines: Vec<&str> = text.lines().collect();
+        lines[lines.len().saturating_sub(n)..].join("\n")
+    }
+}
+
+/// Kills each child's process group (TERM, then KILL) and reaps the children.
+fn kill_groups(children: &mut [std::process::Child]) {
+    for sig in ["TERM", "KILL"] {
+        for child in children.iter() {
+            let _ = Command::new("kill")
+                .args(["-s", sig, "--"])
+                .arg(format!("-{}", child.id()))
+                .status();
+        }
+        if sig == "TERM" {
+            std::thread::sleep(Duration::from_millis(300));
+        }
+    }
+    for child in children.iter_mut() {
+        let _ = child.wait();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn refusal_lines_from_a_report() {
+        let r = "{\n  \"object\": \"kernel/printk/printk.o\",\n  \"refused\": [\n    {\"name\": \"console_printk\", \"section\": \".data.console_printk\", \"reason\": \"differing bytes at offset 0x8\", \"offset\": 8}\n  ]\n}\n";
+        let v = refusals(r);
+        assert_eq!(v.len(), 1);
+        assert!(v[0].contains("console_printk") && v[0].contains("kernel/printk/printk.o"));
+    }
+}
