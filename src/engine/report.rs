@@ -2,7 +2,7 @@
 //! (KSPLICE_VERBOSE>=1) and as JSON (`OBJ.KSPLICE_report.json`).
 
 use crate::engine::classify::Kind;
-use crate::engine::diff::{Diff, SpanId};
+use crate::engine::diff::{Change, Diff, Fate, SpanId};
 use crate::engine::span::{Analysis, is_named};
 
 /// One reported span.
@@ -12,7 +12,9 @@ pub struct Entry {
     pub name: String,
     /// Section.
     pub section: String,
-    /// Why it changed (`differing bytes at offset 0x12`), when it did.
+    /// Why it changed (`differing bytes at offset 0x12`, `differing
+    /// relocations at offset 0x10: target changed`), when it did: the
+    /// text of a [`Change`].
     pub reason: Option<String>,
     /// First differing offset, when known.
     pub offset: Option<u64>,
@@ -43,7 +45,7 @@ pub struct Report {
     pub refused: Vec<Entry>,
 }
 
-fn entry(a: &Analysis, id: SpanId, reason: Option<&crate::engine::diff::Reason>) -> Entry {
+fn entry(a: &Analysis, id: SpanId, change: Option<Change>) -> Entry {
     let sp = &a.spans[id.0][id.1];
     let name = sp
         .symbol
@@ -53,8 +55,8 @@ fn entry(a: &Analysis, id: SpanId, reason: Option<&crate::engine::diff::Reason>)
     Entry {
         name,
         section: a.obj.sections[id.0].name.clone(),
-        reason: reason.map(|r| r.to_string()),
-        offset: reason.filter(|r| r.what != "size").map(|r| r.offset),
+        reason: change.map(|c| c.to_string()),
+        offset: change.and_then(|c| c.offset()),
     }
 }
 
@@ -69,25 +71,21 @@ impl Report {
             let kind = d.new.kinds[sect];
             for (k, span) in spans.iter().enumerate() {
                 let id = (sect, k);
-                let f = d.flag(id);
-                let reason = d.reasons.get(&id);
-                if f.patch {
-                    r.patched_functions.push(entry(&d.new, id, reason));
-                }
-                if f.datapatch {
-                    r.patched_data.push(entry(&d.new, id, reason));
-                }
-                if f.bugpatch {
-                    r.bug_line_patches.push(entry(&d.new, id, reason));
-                }
-                if f.new && span.size > 0 {
-                    match kind {
-                        Kind::Text => r.new_functions.push(entry(&d.new, id, None)),
-                        Kind::Export => r.new_exports.push(entry(&d.new, id, None)),
-                        Kind::Data | Kind::Rodata => r.new_data.push(entry(&d.new, id, None)),
-                        _ => {}
-                    }
-                }
+                let fate = d.fate(id);
+                let list = match fate {
+                    Fate::Patched(_) => &mut r.patched_functions,
+                    Fate::PatchedInPlace(_) => &mut r.patched_data,
+                    Fate::BugLineOnly(_) => &mut r.bug_line_patches,
+                    Fate::New if span.size > 0 => match kind {
+                        Kind::Text => &mut r.new_functions,
+                        Kind::Export => &mut r.new_exports,
+                        Kind::Data | Kind::Rodata => &mut r.new_data,
+                        _ => continue,
+                    },
+                    // Refusals are listed in the order found, below.
+                    Fate::New | Fate::Unchanged | Fate::Refused(_) => continue,
+                };
+                list.push(entry(&d.new, id, fate.change()));
             }
         }
         for id in d.deleted(Kind::Text) {
@@ -101,7 +99,7 @@ impl Report {
                 name: x.symbol.clone(),
                 section: x.section.clone(),
                 reason: Some(x.reason.to_string()),
-                offset: (x.reason.what != "size").then_some(x.reason.offset),
+                offset: x.reason.offset(),
             });
         }
         r
