@@ -87,6 +87,7 @@ struct Expect {
 fn check(case: &str, e: Expect) -> (Report, Option<Object>) {
     let (nc, dir) = run(case);
     let r = &nc.report;
+    assert_eq!(Report::from_json(&r.json()).unwrap(), *r, "{case}: JSON");
     assert!(r.refused.is_empty(), "{case}: refused {:?}", r.refused);
     assert_eq!(names(&r.patched_functions), e.patched, "{case}: patched");
     assert_eq!(names(&r.new_functions), e.new, "{case}: new");
@@ -670,6 +671,9 @@ fn cli_diff_writes_new_and_old_code_and_marker() {
         report.contains("\"patched_functions\": [\n    {\"name\": \"foo\""),
         "{report}"
     );
+    let read = Report::from_json(&report).unwrap();
+    assert_eq!(names(&read.patched_functions), ["foo"]);
+    assert_reason(&read.patched_functions, "foo", BYTES, "");
     // Finalize makes it loadable: no undefined symbol outside metadata.
     let out = ksplice_obj(
         &dir,
