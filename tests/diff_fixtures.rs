@@ -7,7 +7,7 @@ mod support;
 use ksplice::engine::elf::Object;
 use ksplice::engine::meta::PATCH_SIZE;
 use ksplice::engine::metaread::Reader;
-use ksplice::engine::report::Report;
+use ksplice::engine::report::{Entry, Report};
 use ksplice::engine::sysmap::SystemMap;
 use ksplice::engine::transform::{self, NewCode};
 use std::path::{Path, PathBuf};
@@ -44,6 +44,30 @@ fn names(entries: &[ksplice::engine::report::Entry]) -> Vec<String> {
     v
 }
 
+/// The reason of `entry` (of `name`, in its list): `prefix` then
+/// `suffix` (a relocation's cause), and its offset as the JSON gives it.
+fn assert_reason(entries: &[Entry], name: &str, prefix: &str, suffix: &str) {
+    let e = entries
+        .iter()
+        .find(|e| e.name == name)
+        .unwrap_or_else(|| panic!("{name} in {entries:?}"));
+    let reason = e.reason.as_deref().unwrap_or_default();
+    assert!(
+        reason.starts_with(prefix) && reason.ends_with(suffix),
+        "{name}: {reason:?}, wanted {prefix}..{suffix}"
+    );
+    if prefix == "differing size" {
+        assert_eq!(e.offset, None, "{name}");
+    } else {
+        let hex = reason[prefix.len()..].split(':').next().unwrap_or_default();
+        let at = u64::from_str_radix(hex.trim_start_matches("0x"), 16);
+        assert_eq!(e.offset, at.ok(), "{name}: the offset is the reason's");
+    }
+}
+
+const BYTES: &str = "differing bytes at offset 0x";
+const RELOCS: &str = "differing relocations at offset 0x";
+
 fn patch_records(obj: &Object) -> u64 {
     obj.sections
         .iter()
@@ -63,6 +87,7 @@ struct Expect {
 fn check(case: &str, e: Expect) -> (Report, Option<Object>) {
     let (nc, dir) = run(case);
     let r = &nc.report;
+    assert_eq!(Report::from_json(&r.json()).unwrap(), *r, "{case}: JSON");
     assert!(r.refused.is_empty(), "{case}: refused {:?}", r.refused);
     assert_eq!(names(&r.patched_functions), e.patched, "{case}: patched");
     assert_eq!(names(&r.new_functions), e.new, "{case}: new");
@@ -141,7 +166,7 @@ fn constprop_clone_is_patched_under_its_own_name() {
 
 #[test]
 fn changed_string_literal_patches_its_user() {
-    check(
+    let (r, _) = check(
         "string_changed",
         Expect {
             patched: &["hello"],
@@ -149,6 +174,13 @@ fn changed_string_literal_patches_its_user() {
             deleted: &[],
             patches: 1,
         },
+    );
+    // The new string has no counterpart: the reference to it differs.
+    assert_reason(
+        &r.patched_functions,
+        "hello",
+        RELOCS,
+        ": target not matched",
     );
 }
 
@@ -244,6 +276,7 @@ fn existing_static_local_is_the_running_instance() {
         },
     );
     assert!(r.new_data.is_empty());
+    assert_reason(&r.patched_functions, "tick", RELOCS, ": target not matched");
     let obj = obj.unwrap();
     assert!(
         !obj.sections.iter().any(|s| s.name.starts_with(".bss")),
@@ -265,6 +298,7 @@ fn writable_data_change_is_refused() {
     let (nc, _) = run("writable_data_refused");
     assert_eq!(names(&nc.report.refused), ["limit"]);
     assert_eq!(nc.report.refused[0].section, ".data.limit");
+    assert_reason(&nc.report.refused, "limit", BYTES, "");
 }
 
 #[test]
@@ -281,6 +315,12 @@ fn writable_data_size_change_is_refused() {
 fn retargeted_function_pointer_table_is_refused() {
     let (nc, _) = run("global_data_pointer");
     assert_eq!(names(&nc.report.refused), ["ops"]);
+    // The table's pointer now leads to another (matched) function.
+    assert_eq!(
+        nc.report.refused[0].reason.as_deref(),
+        Some("differing relocations at offset 0x0: target changed")
+    );
+    assert_eq!(nc.report.refused[0].offset, Some(0));
 }
 
 #[test]
@@ -631,6 +671,9 @@ fn cli_diff_writes_new_and_old_code_and_marker() {
         report.contains("\"patched_functions\": [\n    {\"name\": \"foo\""),
         "{report}"
     );
+    let read = Report::from_json(&report).unwrap();
+    assert_eq!(names(&read.patched_functions), ["foo"]);
+    assert_reason(&read.patched_functions, "foo", BYTES, "");
     // Finalize makes it loadable: no undefined symbol outside metadata.
     let out = ksplice_obj(
         &dir,
@@ -643,7 +686,7 @@ fn cli_diff_writes_new_and_old_code_and_marker() {
 
 #[test]
 fn static_cpu_has_stub_changes_with_its_function_only() {
-    let (_, obj) = check(
+    let (r, obj) = check(
         "altinstr_stub",
         Expect {
             patched: &[".altinstr_aux<from:second_user#0>", "second_user"],
@@ -653,6 +696,14 @@ fn static_cpu_has_stub_changes_with_its_function_only() {
             patches: 1,
         },
     );
+    // The stub jumps back into its (resized) function at another offset.
+    assert_reason(
+        &r.patched_functions,
+        ".altinstr_aux<from:second_user#0>",
+        RELOCS,
+        ": offset in target differs",
+    );
+    assert_reason(&r.patched_functions, "second_user", "differing size", "");
     let obj = obj.unwrap();
     let text = obj.section_by_name(".text.second_user").unwrap();
     let targets: Vec<&str> = obj.sections[text]

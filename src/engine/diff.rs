@@ -14,39 +14,11 @@ use crate::engine::elf::{Reloc, SymSection, howto};
 use crate::engine::span::{Analysis, is_named};
 use std::collections::{HashMap, VecDeque};
 
+mod verdict;
+pub use verdict::{Change, Fate, RelocCause};
+
 /// A span: (section index, span index).
 pub type SpanId = (usize, usize);
-
-/// What happens to a span of the post object.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct Flags {
-    /// No counterpart in pre: goes to the new code as is.
-    pub new: bool,
-    /// A changed function: replaced by a jump to the new version.
-    pub patch: bool,
-    /// Changed read-only data of the same size: overwritten in place.
-    pub datapatch: bool,
-    /// A BUG/WARN entry whose line changed: its bytes are overwritten.
-    pub bugpatch: bool,
-}
-
-/// Why a matched pair differs.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Reason {
-    /// `size`, `bytes` or `relocations`.
-    pub what: &'static str,
-    /// First differing offset inside the span.
-    pub offset: u64,
-}
-
-impl std::fmt::Display for Reason {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self.what {
-            "size" => write!(f, "differing size"),
-            w => write!(f, "differing {w} at offset {:#x}", self.offset),
-        }
-    }
-}
 
 /// A change that cannot take effect by replacing code.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -56,7 +28,7 @@ pub struct Refusal {
     /// Its section.
     pub section: String,
     /// Why it differs.
-    pub reason: Reason,
+    pub reason: Change,
     /// The post span.
     pub span: SpanId,
 }
@@ -72,11 +44,11 @@ pub struct Diff {
     pub old_match: Vec<Vec<Option<SpanId>>>,
     /// Counterpart in pre of each post span.
     pub new_match: Vec<Vec<Option<SpanId>>>,
-    /// Fate of each post span.
-    pub flags: Vec<Vec<Flags>>,
-    /// Why each patched post span changed.
-    pub reasons: HashMap<SpanId, Reason>,
-    /// Changes to writable data.
+    /// Fate of each post span (pre spans with no counterpart are deleted:
+    /// see [`Diff::deleted`]).
+    pub fates: Vec<Vec<Fate>>,
+    /// Changes to writable data, in the order found (a refused span that
+    /// a changed table entry later unmatches stays listed).
     pub refused: Vec<Refusal>,
 }
 
@@ -106,35 +78,30 @@ impl Diff {
         Diff {
             old_match: shape(&old),
             new_match: shape(&new),
-            flags: new
+            fates: new
                 .spans
                 .iter()
-                .map(|v| vec![Flags::default(); v.len()])
+                .map(|v| vec![Fate::default(); v.len()])
                 .collect(),
-            reasons: HashMap::new(),
             refused: Vec::new(),
             old,
             new,
         }
     }
 
-    /// Flags of a post span.
-    pub fn flag(&self, n: SpanId) -> Flags {
-        self.flags[n.0][n.1]
+    /// The fate of post span `n`.
+    pub fn fate(&self, n: SpanId) -> Fate {
+        self.fates[n.0][n.1]
     }
 
-    fn flag_mut(&mut self, n: SpanId) -> &mut Flags {
-        &mut self.flags[n.0][n.1]
-    }
-
-    /// Sets one flag of post span `n` with its reason; true when it was not set.
-    fn mark(&mut self, n: SpanId, which: fn(&mut Flags) -> &mut bool, reason: Reason) -> bool {
-        let flag = which(self.flag_mut(n));
-        if *flag {
+    /// Gives unchanged post span `n` the fate `fate`; true when that is
+    /// news (a span keeps the first change found).
+    fn mark(&mut self, n: SpanId, fate: Fate) -> bool {
+        let f = &mut self.fates[n.0][n.1];
+        if *f != Fate::Unchanged {
             return false;
         }
-        *flag = true;
-        self.reasons.insert(n, reason);
+        *f = fate;
         true
     }
 
@@ -175,10 +142,11 @@ impl Diff {
         if let Some(o) = self.new_match[n.0][n.1].take() {
             self.old_match[o.0][o.1] = None;
         }
-        let f = self.flag_mut(n);
-        f.patch = false;
-        f.datapatch = false;
-        f.bugpatch = false;
+        let f = &mut self.fates[n.0][n.1];
+        // A refused span stays in `refused`; a new one is already unmatched.
+        if !matches!(f, Fate::New) {
+            *f = Fate::Unchanged;
+        }
     }
 
     fn span_of_symbol(a: &Analysis, sym: usize) -> Option<SpanId> {
@@ -434,27 +402,20 @@ impl Diff {
     }
 
     /// None when the bytes outside relocated fields are equal, else the
-    /// first differing offset.
-    fn nonrelocs_equal(&self, o: SpanId, n: SpanId) -> Option<Reason> {
+    /// first difference.
+    fn nonrelocs_equal(&self, o: SpanId, n: SpanId) -> Option<Change> {
         let os = &self.old.spans[o.0][o.1];
         let ns = &self.new.spans[n.0][n.1];
         if os.contents_size != ns.contents_size {
-            return Some(Reason {
-                what: "size",
-                offset: 0,
+            return Some(Change::Size {
+                old: os.contents_size,
+                new: ns.contents_size,
             });
         }
         let osec = &self.old.obj.sections[o.0];
         let nsec = &self.new.obj.sections[n.0];
         if osec.sh_type == object::elf::SHT_NOBITS || nsec.sh_type == object::elf::SHT_NOBITS {
-            return if osec.sh_type == nsec.sh_type {
-                None
-            } else {
-                Some(Reason {
-                    what: "bytes",
-                    offset: 0,
-                })
-            };
+            return (osec.sh_type != nsec.sh_type).then_some(Change::Bytes { offset: 0 });
         }
         let a = osec
             .data
@@ -467,26 +428,24 @@ impl Diff {
         if a == b {
             return None;
         }
-        for i in 0..a.len().min(b.len()) {
-            if a[i] != b[i]
-                && !(self.old.part_of_reloc(o.0, os.start + i as u64)
-                    && self.new.part_of_reloc(n.0, ns.start + i as u64))
-            {
-                return Some(Reason {
-                    what: "bytes",
-                    offset: i as u64,
-                });
-            }
-        }
-        None
+        (0..a.len().min(b.len()))
+            .find(|&i| {
+                a[i] != b[i]
+                    && !(self.old.part_of_reloc(o.0, os.start + i as u64)
+                        && self.new.part_of_reloc(n.0, ns.start + i as u64))
+            })
+            .map(|i| Change::Bytes { offset: i as u64 })
     }
 
-    /// Whether two relocations point to the same thing.
-    fn relocs_equal(&self, o: SpanId, ro: &Reloc, n: SpanId, rn: &Reloc) -> bool {
+    /// Whether two relocations point to the same thing; else what differs.
+    fn relocs_equal(&self, o: SpanId, ro: &Reloc, n: SpanId, rn: &Reloc) -> Result<(), RelocCause> {
         let os = &self.old.spans[o.0][o.1];
         let ns = &self.new.spans[n.0][n.1];
-        if ro.offset - os.start != rn.offset - ns.start || ro.r_type != rn.r_type {
-            return false;
+        if ro.offset - os.start != rn.offset - ns.start {
+            return Err(RelocCause::Position);
+        }
+        if ro.r_type != rn.r_type {
+            return Err(RelocCause::Type);
         }
         // A pointer to a zero-length piece points to nothing in particular.
         if let Some(t) = classify::table(&self.new.obj.sections[n.0].name)
@@ -494,7 +453,7 @@ impl Diff {
             && t.other_is_empty(&self.old.obj.sections[o.0], os.start)
             && t.other_is_empty(&self.new.obj.sections[n.0], ns.start)
         {
-            return true;
+            return Ok(());
         }
         // Bits of the field the relocation does not replace must agree.
         if let Ok(h) = howto::howto(ro.r_type) {
@@ -505,82 +464,104 @@ impl Diff {
                 .read_uint(rn.offset, h.size as usize)
                 .unwrap_or(0);
             if a & !h.dst_mask != b & !h.dst_mask {
-                return false;
+                return Err(RelocCause::FieldBits);
             }
         }
         let so = &self.old.obj.symbols[ro.sym];
         let sn = &self.new.obj.symbols[rn.sym];
         let oo = self.old.target_offset(o.0, ro);
         let no = self.new.target_offset(n.0, rn);
+        let check = |equal: bool, cause| if equal { Ok(()) } else { Err(cause) };
         match (so.section, sn.section) {
-            (SymSection::Undefined, SymSection::Undefined) => so.name == sn.name && oo == no,
-            (SymSection::Absolute, SymSection::Absolute) => {
-                so.value.wrapping_add(oo as u64) == sn.value.wrapping_add(no as u64)
+            (SymSection::Undefined, SymSection::Undefined) => {
+                check(so.name == sn.name, RelocCause::TargetChanged)?;
+                check(oo == no, RelocCause::Addend)
             }
+            (SymSection::Absolute, SymSection::Absolute) => check(
+                so.value.wrapping_add(oo as u64) == sn.value.wrapping_add(no as u64),
+                RelocCause::AbsoluteValue,
+            ),
             (SymSection::Section(_), SymSection::Section(_)) => {
-                let (Some(ot), Some(nt)) = (
-                    self.old.reloc_target_span(o.0, ro),
-                    self.new.reloc_target_span(n.0, rn),
-                ) else {
-                    return false;
-                };
-                if self.old_match[ot.0][ot.1] != Some(nt) {
-                    return false;
-                }
-                let (Some((_, oa)), Some((_, na))) = (
-                    self.old.reloc_target(o.0, ro),
-                    self.new.reloc_target(n.0, rn),
-                ) else {
-                    return false;
-                };
-                let od = oa.wrapping_sub(self.old.spans[ot.0][ot.1].start);
-                let nd = na.wrapping_sub(self.new.spans[nt.0][nt.1].start);
-                // Named-symbol relocations carry their offset in the addend.
-                let od = if so.is_section() {
-                    od
-                } else {
-                    od.wrapping_add(oo as u64)
-                };
-                let nd = if sn.is_section() {
-                    nd
-                } else {
-                    nd.wrapping_add(no as u64)
-                };
-                if od != nd {
-                    return false;
-                }
-                // A reference into the middle of a replaced function cannot be kept.
-                !(od != 0 && self.flag(nt).patch)
+                self.section_targets_equal(o, ro, n, rn)
             }
-            _ => false,
+            _ => Err(RelocCause::TargetKind),
         }
     }
 
-    fn relocs_differ(&self, o: SpanId, n: SpanId) -> Option<Reason> {
+    /// Whether two relocations to defined symbols point to matched spans
+    /// at the same offset inside them.
+    fn section_targets_equal(
+        &self,
+        o: SpanId,
+        ro: &Reloc,
+        n: SpanId,
+        rn: &Reloc,
+    ) -> Result<(), RelocCause> {
+        let (Some(ot), Some(nt)) = (
+            self.old.reloc_target_span(o.0, ro),
+            self.new.reloc_target_span(n.0, rn),
+        ) else {
+            return Err(RelocCause::TargetUnknown);
+        };
+        if self.old_match[ot.0][ot.1] != Some(nt) {
+            return Err(if self.new_match[nt.0][nt.1].is_none() {
+                RelocCause::TargetUnmatched
+            } else {
+                RelocCause::TargetChanged
+            });
+        }
+        let (Some((_, oa)), Some((_, na))) = (
+            self.old.reloc_target(o.0, ro),
+            self.new.reloc_target(n.0, rn),
+        ) else {
+            return Err(RelocCause::TargetUnknown);
+        };
+        let od = oa.wrapping_sub(self.old.spans[ot.0][ot.1].start);
+        let nd = na.wrapping_sub(self.new.spans[nt.0][nt.1].start);
+        // Named-symbol relocations carry their offset in the addend.
+        let named_offset = |a: &Analysis, sect: usize, r: &Reloc, d: u64| {
+            if a.obj.symbols[r.sym].is_section() {
+                d
+            } else {
+                d.wrapping_add(a.target_offset(sect, r) as u64)
+            }
+        };
+        let od = named_offset(&self.old, o.0, ro, od);
+        let nd = named_offset(&self.new, n.0, rn, nd);
+        if od != nd {
+            return Err(RelocCause::TargetOffset);
+        }
+        // A reference into the middle of a replaced function cannot be kept.
+        if od != 0 && self.fate(nt).is_patched() {
+            return Err(RelocCause::IntoPatchedFunction);
+        }
+        Ok(())
+    }
+
+    fn relocs_differ(&self, o: SpanId, n: SpanId) -> Option<Change> {
         let os = &self.old.spans[o.0][o.1];
         let ns = &self.new.spans[n.0][n.1];
         let ro = self.old.relocs_in(o.0, os.start, os.size);
         let rn = self.new.relocs_in(n.0, ns.start, ns.size);
         for (a, b) in ro.iter().zip(rn) {
-            if !self.relocs_equal(o, a, n, b) {
-                return Some(Reason {
-                    what: "relocations",
+            if let Err(cause) = self.relocs_equal(o, a, n, b) {
+                return Some(Change::Relocation {
                     offset: b.offset - ns.start,
+                    cause,
                 });
             }
         }
-        if ro.len() != rn.len() {
-            let at = ro.len().min(rn.len());
-            let offset = rn
-                .get(at)
-                .map(|r| r.offset - ns.start)
-                .or(ro.get(at).map(|r| r.offset - os.start));
-            return Some(Reason {
-                what: "relocations",
-                offset: offset.unwrap_or(0),
+        let at = ro.len().min(rn.len());
+        if let Some(r) = rn.get(at) {
+            return Some(Change::Relocation {
+                offset: r.offset - ns.start,
+                cause: RelocCause::Extra,
             });
         }
-        None
+        ro.get(at).map(|r| Change::Relocation {
+            offset: r.offset - os.start,
+            cause: RelocCause::Missing,
+        })
     }
 
     /// One comparison round over matched pairs; true when anything changed.
@@ -598,10 +579,10 @@ impl Diff {
                 };
                 let bytes = self.nonrelocs_equal(o, n);
                 let relocs = self.relocs_differ(o, n);
-                let Some(reason) = bytes.clone().or(relocs.clone()) else {
+                let Some(change) = bytes.or(relocs) else {
                     continue;
                 };
-                changed |= self.act(o, n, kind, reason, relocs.is_none());
+                changed |= self.act(o, n, kind, change, relocs.is_none());
             }
         }
         changed
@@ -613,63 +594,70 @@ impl Diff {
         o: SpanId,
         n: SpanId,
         kind: Kind,
-        reason: Reason,
+        change: Change,
         relocs_equal: bool,
     ) -> bool {
-        crate::util::log::debug(|| format!("{}: {reason}", self.new.spans[n.0][n.1].label));
+        crate::util::log::debug(|| format!("{}: {change}", self.new.spans[n.0][n.1].label));
         let same_size =
             self.old.spans[o.0][o.1].contents_size == self.new.spans[n.0][n.1].contents_size;
         match kind {
-            Kind::Text => self.mark(n, |f| &mut f.patch, reason),
-            Kind::BugTable if relocs_equal => self.mark(n, |f| &mut f.bugpatch, reason),
-            Kind::Rodata if same_size => self.mark(n, |f| &mut f.datapatch, reason),
+            Kind::Text => self.mark(n, Fate::Patched(change)),
+            Kind::BugTable if relocs_equal => self.mark(n, Fate::BugLineOnly(change)),
+            Kind::Rodata if same_size => self.mark(n, Fate::PatchedInPlace(change)),
             Kind::Data => {
-                // Writable data keeps its running instance: the change cannot
-                // take effect by replacing code. It is reported as refused (the
-                // caller decides whether that is fatal) and the pair stays
-                // matched, so new code goes on using the running instance.
-                if self.refused.iter().any(|r| r.span == n) {
-                    return false;
-                }
-                let sp = &self.new.spans[n.0][n.1];
-                let symbol = sp
-                    .symbol
-                    .filter(|&s| is_named(&self.new.obj.symbols[s]))
-                    .map(|s| self.new.obj.symbols[s].name.clone());
-                self.refused.push(Refusal {
-                    symbol: symbol.unwrap_or_else(|| sp.label.clone()),
-                    section: self.new.obj.sections[n.0].name.clone(),
-                    reason,
-                    span: n,
-                });
+                self.refuse(n, change);
                 false
             }
             Kind::Special => {
-                // A changed table entry: the code it describes changes too.
-                if let Some(t) = classify::table(&self.new.obj.sections[n.0].name)
-                    && let Some(addr) = t.addr_offset
-                    && let Some((nt, _)) = Self::entry_target(&self.new, n, addr)
-                    && self.new_match[nt.0][nt.1].is_some()
-                {
-                    if self.new.kinds[nt.0] == Kind::Text {
-                        self.mark(
-                            nt,
-                            |f| &mut f.patch,
-                            Reason {
-                                what: "relocations",
-                                offset: 0,
-                            },
-                        );
-                    } else {
-                        self.unpair(nt);
-                    }
-                }
+                self.table_entry_changed(n);
                 self.unpair(n);
                 true
             }
             _ => {
                 self.unpair(n);
                 true
+            }
+        }
+    }
+
+    /// Writable data keeps its running instance: the change cannot take
+    /// effect by replacing code. It is reported as refused (the caller
+    /// decides whether that is fatal) and the pair stays matched, so new
+    /// code goes on using the running instance.
+    fn refuse(&mut self, n: SpanId, change: Change) {
+        if !self.mark(n, Fate::Refused(change)) {
+            return;
+        }
+        let sp = &self.new.spans[n.0][n.1];
+        let symbol = sp
+            .symbol
+            .filter(|&s| is_named(&self.new.obj.symbols[s]))
+            .map(|s| self.new.obj.symbols[s].name.clone());
+        self.refused.push(Refusal {
+            symbol: symbol.unwrap_or_else(|| sp.label.clone()),
+            section: self.new.obj.sections[n.0].name.clone(),
+            reason: change,
+            span: n,
+        });
+    }
+
+    /// A changed table entry `n`: the code it describes changes too.
+    fn table_entry_changed(&mut self, n: SpanId) {
+        if let Some(t) = classify::table(&self.new.obj.sections[n.0].name)
+            && let Some(addr) = t.addr_offset
+            && let Some((nt, _)) = Self::entry_target(&self.new, n, addr)
+            && self.new_match[nt.0][nt.1].is_some()
+        {
+            if self.new.kinds[nt.0] == Kind::Text {
+                self.mark(
+                    nt,
+                    Fate::Patched(Change::Relocation {
+                        offset: 0,
+                        cause: RelocCause::TableEntryChanged,
+                    }),
+                );
+            } else {
+                self.unpair(nt);
             }
         }
     }
@@ -683,29 +671,13 @@ impl Diff {
                 continue;
             }
             for k in 0..self.new.spans[sect].len() {
-                let f = self.flag((sect, k));
-                if !(f.new || f.patch) {
+                let f = self.fate((sect, k));
+                if !(f.is_new() || f.is_patched()) {
                     continue;
                 }
                 let sp = &self.new.spans[sect][k];
                 for r in self.new.relocs_in(sect, sp.start, sp.size) {
-                    let Some(t) = self.new.reloc_target_span(sect, r) else {
-                        continue;
-                    };
-                    let Some((_, off)) = self.new.reloc_target(sect, r) else {
-                        continue;
-                    };
-                    let s = &self.new.obj.symbols[r.sym];
-                    let off = if s.is_section() {
-                        off
-                    } else {
-                        off.wrapping_add(self.new.target_offset(sect, r) as u64)
-                    };
-                    if off != self.new.spans[t.0][t.1].start
-                        && self.new.kinds[t.0] == Kind::Text
-                        && !self.flag(t).patch
-                        && !self.flag(t).new
-                    {
+                    if let Some(t) = self.kept_function_entered_midway(sect, r) {
                         to_patch.push(t);
                     }
                 }
@@ -713,14 +685,11 @@ impl Diff {
         }
         let mut changed = false;
         for t in to_patch {
-            if self.mark(
-                t,
-                |f| &mut f.patch,
-                Reason {
-                    what: "relocations",
-                    offset: 0,
-                },
-            ) {
+            let change = Change::Relocation {
+                offset: 0,
+                cause: RelocCause::ReferredAtNonzeroOffset,
+            };
+            if self.mark(t, Fate::Patched(change)) {
                 crate::util::log::debug(|| {
                     format!(
                         "{}: referred to at a nonzero offset",
@@ -733,6 +702,24 @@ impl Diff {
         changed
     }
 
+    /// The matched, unchanged function relocation `r` of post section
+    /// `sect` refers into the middle of, if any. (An unmatched one is new:
+    /// the new code carries it whole.)
+    fn kept_function_entered_midway(&self, sect: usize, r: &Reloc) -> Option<SpanId> {
+        let t = self.new.reloc_target_span(sect, r)?;
+        let (_, off) = self.new.reloc_target(sect, r)?;
+        let off = if self.new.obj.symbols[r.sym].is_section() {
+            off
+        } else {
+            off.wrapping_add(self.new.target_offset(sect, r) as u64)
+        };
+        (off != self.new.spans[t.0][t.1].start
+            && self.new.kinds[t.0] == Kind::Text
+            && self.new_match[t.0][t.1].is_some()
+            && self.fate(t) == Fate::Unchanged)
+            .then_some(t)
+    }
+
     fn mark_new(&mut self) -> bool {
         let mut changed = false;
         for sect in 0..self.new.spans.len() {
@@ -743,8 +730,8 @@ impl Diff {
                 continue;
             }
             for k in 0..self.new.spans[sect].len() {
-                if self.new_match[sect][k].is_none() && !self.flags[sect][k].new {
-                    self.flags[sect][k].new = true;
+                if self.new_match[sect][k].is_none() && self.fates[sect][k] != Fate::New {
+                    self.fates[sect][k] = Fate::New;
                     changed = true;
                 }
             }

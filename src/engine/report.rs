@@ -1,49 +1,82 @@
 //! The per-object report of keep-new-code: what changed and why, as text
-//! (KSPLICE_VERBOSE>=1) and as JSON (`OBJ.KSPLICE_report.json`).
+//! (KSPLICE_VERBOSE>=1) and as JSON (`OBJ.KSPLICE_report.json`), which
+//! [`Report::from_json`] reads back.
 
 use crate::engine::classify::Kind;
-use crate::engine::diff::{Diff, SpanId};
+use crate::engine::diff::{Change, Diff, Fate, SpanId};
 use crate::engine::span::{Analysis, is_named};
+use serde::Deserialize;
 
 /// One reported span.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 pub struct Entry {
     /// Symbol name, or the span's label when it has none.
     pub name: String,
     /// Section.
+    #[serde(default)]
     pub section: String,
-    /// Why it changed (`differing bytes at offset 0x12`), when it did.
+    /// Why it changed (`differing bytes at offset 0x12`, `differing
+    /// relocations at offset 0x10: target changed`), when it did: the
+    /// text of a [`Change`].
+    #[serde(default)]
     pub reason: Option<String>,
     /// First differing offset, when known.
+    #[serde(default)]
     pub offset: Option<u64>,
 }
 
-/// What keep-new-code found in one object.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+/// What keep-new-code found in one object. In JSON, every list may be left
+/// out (empty) and other members (`changed`) are ignored when read.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
 pub struct Report {
     /// The object (without `.KSPLICE*` suffix).
     pub object: String,
     /// Functions replaced by their new version.
+    #[serde(default)]
     pub patched_functions: Vec<Entry>,
     /// Functions that only exist after the patch.
+    #[serde(default)]
     pub new_functions: Vec<Entry>,
     /// Functions that no longer exist.
+    #[serde(default)]
     pub deleted_functions: Vec<Entry>,
     /// Data that only exists after the patch (lives in the new code).
+    #[serde(default)]
     pub new_data: Vec<Entry>,
     /// Read-only data overwritten in place.
+    #[serde(default)]
     pub patched_data: Vec<Entry>,
     /// BUG/WARN entries whose line number is rewritten.
+    #[serde(default)]
     pub bug_line_patches: Vec<Entry>,
     /// Exports added.
+    #[serde(default)]
     pub new_exports: Vec<Entry>,
     /// Exports removed.
+    #[serde(default)]
     pub deleted_exports: Vec<Entry>,
     /// Changes to writable data, which replacing code cannot carry out.
+    #[serde(default)]
     pub refused: Vec<Entry>,
 }
 
-fn entry(a: &Analysis, id: SpanId, reason: Option<&crate::engine::diff::Reason>) -> Entry {
+/// A report's JSON that cannot be read.
+#[derive(Debug)]
+pub struct ReportError(serde_json::Error);
+
+impl std::fmt::Display for ReportError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "malformed report: {}", self.0)
+    }
+}
+
+impl std::error::Error for ReportError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        Some(&self.0)
+    }
+}
+
+fn entry(a: &Analysis, id: SpanId, change: Option<Change>) -> Entry {
     let sp = &a.spans[id.0][id.1];
     let name = sp
         .symbol
@@ -53,8 +86,8 @@ fn entry(a: &Analysis, id: SpanId, reason: Option<&crate::engine::diff::Reason>)
     Entry {
         name,
         section: a.obj.sections[id.0].name.clone(),
-        reason: reason.map(|r| r.to_string()),
-        offset: reason.filter(|r| r.what != "size").map(|r| r.offset),
+        reason: change.map(|c| c.to_string()),
+        offset: change.and_then(|c| c.offset()),
     }
 }
 
@@ -69,25 +102,21 @@ impl Report {
             let kind = d.new.kinds[sect];
             for (k, span) in spans.iter().enumerate() {
                 let id = (sect, k);
-                let f = d.flag(id);
-                let reason = d.reasons.get(&id);
-                if f.patch {
-                    r.patched_functions.push(entry(&d.new, id, reason));
-                }
-                if f.datapatch {
-                    r.patched_data.push(entry(&d.new, id, reason));
-                }
-                if f.bugpatch {
-                    r.bug_line_patches.push(entry(&d.new, id, reason));
-                }
-                if f.new && span.size > 0 {
-                    match kind {
-                        Kind::Text => r.new_functions.push(entry(&d.new, id, None)),
-                        Kind::Export => r.new_exports.push(entry(&d.new, id, None)),
-                        Kind::Data | Kind::Rodata => r.new_data.push(entry(&d.new, id, None)),
-                        _ => {}
-                    }
-                }
+                let fate = d.fate(id);
+                let list = match fate {
+                    Fate::Patched(_) => &mut r.patched_functions,
+                    Fate::PatchedInPlace(_) => &mut r.patched_data,
+                    Fate::BugLineOnly(_) => &mut r.bug_line_patches,
+                    Fate::New if span.size > 0 => match kind {
+                        Kind::Text => &mut r.new_functions,
+                        Kind::Export => &mut r.new_exports,
+                        Kind::Data | Kind::Rodata => &mut r.new_data,
+                        _ => continue,
+                    },
+                    // Refusals are listed in the order found, below.
+                    Fate::New | Fate::Unchanged | Fate::Refused(_) => continue,
+                };
+                list.push(entry(&d.new, id, fate.change()));
             }
         }
         for id in d.deleted(Kind::Text) {
@@ -101,10 +130,17 @@ impl Report {
                 name: x.symbol.clone(),
                 section: x.section.clone(),
                 reason: Some(x.reason.to_string()),
-                offset: (x.reason.what != "size").then_some(x.reason.offset),
+                offset: x.reason.offset(),
             });
         }
         r
+    }
+
+    /// Reads what [`Report::json`] writes. The object must be named;
+    /// missing lists are empty, unknown members ignored. Malformed input
+    /// (and nesting deeper than 128) is an error, never a panic.
+    pub fn from_json(text: &str) -> Result<Report, ReportError> {
+        serde_json::from_str(text).map_err(ReportError)
     }
 
     /// True when the object has something to patch.
@@ -226,5 +262,92 @@ mod tests {
         assert!(j.contains("\"changed\": false"));
         assert!(j.contains("\"patched_functions\": []"));
         assert!(!r.has_changes());
+    }
+
+    fn sample() -> Report {
+        let e = |name: &str, reason: Option<&str>, offset: Option<u64>| Entry {
+            name: name.into(),
+            section: format!(".text.{name}"),
+            reason: reason.map(String::from),
+            offset,
+        };
+        Report {
+            object: "kernel/sys \"x\"\\é.o".into(),
+            patched_functions: vec![
+                e(
+                    "do_sys",
+                    Some("differing relocations at offset 0x10: target changed"),
+                    Some(16),
+                ),
+                e("f\n\t\u{1}", Some("differing size"), None),
+            ],
+            new_functions: vec![e("helper.isra.0", None, None)],
+            deleted_functions: vec![e("gone", None, None)],
+            new_data: vec![e("tbl", None, None)],
+            patched_data: vec![e("msg", Some("differing bytes at offset 0x0"), Some(0))],
+            bug_line_patches: vec![e("bug", Some("differing bytes at offset 0x8"), Some(8))],
+            new_exports: vec![e("__ksymtab_x", None, None)],
+            deleted_exports: vec![e("__ksymtab_y", None, None)],
+            refused: vec![e(
+                "limit",
+                Some("differing bytes at offset 0x4"),
+                Some(u64::MAX),
+            )],
+        }
+    }
+
+    #[test]
+    fn json_round_trips() {
+        let r = sample();
+        assert_eq!(Report::from_json(&r.json()).unwrap(), r);
+        let empty = Report {
+            object: "a.o".into(),
+            ..Report::default()
+        };
+        assert_eq!(Report::from_json(&empty.json()).unwrap(), empty);
+    }
+
+    #[test]
+    fn from_json_reads_escapes_and_ignores_unknown_members() {
+        let r = Report::from_json(
+            r#"{"object": "a.o", "changed": true, "n": [1, -2.5e3, true, false, null, {}],
+                "new_functions": [{"name": "\u00e9\n\ud83d\ude00\/"}]}"#,
+        )
+        .unwrap();
+        assert_eq!(r.new_functions[0].name, "é\n😀/");
+        assert_eq!(r.new_functions[0].section, "");
+        assert!(r.patched_functions.is_empty());
+    }
+
+    #[test]
+    fn malformed_json_is_an_error() {
+        for bad in [
+            "",
+            "{",
+            "[1,]",
+            "{\"a\" 1}",
+            "\"abc",
+            "[1] x",
+            "tru",
+            "[1]",
+            "{}",
+            "{\"object\": 1}",
+            "{\"object\": \"a.o\"} x",
+            "{\"object\": \"a.o\", \"refused\": [{\"section\": \"s\"}]}",
+            "{\"object\": \"a.o\", \"refused\": [{\"name\": \"n\", \"offset\": -1}]}",
+            "{\"object\": \"\\ud800x\"}",
+            "{\"object\": \"\\u12\"}",
+        ] {
+            assert!(Report::from_json(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn deep_nesting_is_refused_without_overflow() {
+        for open in ["[", "{\"a\":"] {
+            let deep = format!("{{\"object\": \"a.o\", \"x\": {}", open.repeat(100_000));
+            let err = Report::from_json(&deep).unwrap_err();
+            assert!(err.to_string().starts_with("malformed report"), "{err}");
+        }
     }
 }

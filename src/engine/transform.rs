@@ -991,8 +991,7 @@ fn new_code_of(
     for sect in 0..d.new.spans.len() {
         let call = d.new.kinds[sect] == Kind::KspliceCall;
         for k in 0..d.new.spans[sect].len() {
-            let f = d.flags[sect][k];
-            d.new.spans[sect][k].keep = f.new || f.patch || f.datapatch || call;
+            d.new.spans[sect][k].keep = d.fate((sect, k)).in_new_code() || call;
         }
     }
     while filter_tables(&mut d.new) | keep_table_others(&mut d.new) {}
@@ -1028,7 +1027,7 @@ fn drop_running_exports(d: &mut Diff) {
             continue;
         }
         for k in 0..d.new.spans[sect].len() {
-            if !d.flags[sect][k].new {
+            if !d.fate((sect, k)).is_new() {
                 d.new.spans[sect][k].keep = false;
             }
         }
@@ -1057,7 +1056,7 @@ fn keep_referenced_strings(d: &mut Diff) {
     for (ts, tk) in wanted {
         a.spans[ts][tk].keep = true;
         // Emitted like new data: ELF relocations refer to the copy.
-        d.flags[ts][tk].new = true;
+        d.fates[ts][tk] = crate::engine::diff::Fate::New;
     }
 }
 
@@ -1273,7 +1272,7 @@ impl<'a> Emit<'a> {
         };
         let Some(d) = self.diff else { return };
         for k in 0..a.spans[sect].len() {
-            if !d.flag((sect, k)).bugpatch {
+            if !d.fate((sect, k)).is_bug_line() {
                 continue;
             }
             let sp = &a.spans[sect][k];
@@ -1312,7 +1311,9 @@ impl<'a> Emit<'a> {
         let mut records: Vec<(String, String)> = Vec::new();
         for sect in 0..a.spans.len() {
             if a.kinds[sect] == Kind::Export
-                && a.spans[sect].first().is_some_and(|_| d.flag((sect, 0)).new)
+                && a.spans[sect]
+                    .first()
+                    .is_some_and(|_| d.fate((sect, 0)).is_new())
             {
                 let name = &a.obj.sections[sect].name;
                 let sym = name.rsplit('+').next().unwrap_or(name);
@@ -1363,7 +1364,7 @@ impl<'a> Emit<'a> {
         let Some(tid) = a.reloc_target_span(sect, r) else {
             return true;
         };
-        if d.flag(tid).new || (d.flag(tid).patch && is_stub(a, tid)) {
+        if d.fate(tid).is_new() || (d.fate(tid).is_patched() && is_stub(a, tid)) {
             return true;
         }
         let Some((_, off)) = a.reloc_target(sect, r) else {
@@ -1385,7 +1386,7 @@ impl<'a> Emit<'a> {
         self.copy_sections(|_, _| None);
         self.copy_symbols_keeping(None, |sect, value| {
             a.find_span(sect, value)
-                .is_some_and(|k| d.flag((sect, k)).new)
+                .is_some_and(|k| d.fate((sect, k)).is_new())
         });
         for sect in 0..a.spans.len() {
             let Some(osect) = self.sect_map[sect] else {
@@ -1394,8 +1395,8 @@ impl<'a> Emit<'a> {
             let flags = matchable(a, sect);
             for k in 0..a.spans[sect].len() {
                 let sp = &a.spans[sect][k];
-                let f = d.flag((sect, k));
-                if !sp.keep || !(f.new || f.patch || f.datapatch) {
+                let f = d.fate((sect, k));
+                if !sp.keep || !f.in_new_code() {
                     continue;
                 }
                 if let Some(flags) = flags.filter(|_| sp.size > 0) {
@@ -1406,10 +1407,10 @@ impl<'a> Emit<'a> {
                     self.meta
                         .ksection(&mut self.out, &name, ksym, (osect, at), sp.size, flags);
                 }
-                if f.patch {
+                if f.is_patched() {
                     self.text_patches((sect, k))?;
                 }
-                if f.datapatch {
+                if f.is_patched_in_place() {
                     self.data_patch((sect, k));
                 }
             }
