@@ -7,6 +7,7 @@
 use super::Options;
 use super::context::Ctx;
 use super::tree::find_files;
+use crate::engine::report::Report;
 use crate::util::interrupt::{Interrupted, check as check_interrupt, interrupted};
 use anyhow::{Context, Result, bail};
 use std::fs;
@@ -169,28 +170,22 @@ pub(super) fn collect_reports(objtree: &Path) -> Result<Vec<(PathBuf, String)>> 
 }
 
 /// The refusals a report names, as one-line reasons.
-// TODO(report): picks the report JSON apart by string splitting; switch to
-// `Report::from_json`.
 fn refusals(json: &str) -> Vec<String> {
-    let Some(start) = json.find("\"refused\": [") else {
-        return Vec::new();
+    let report = match Report::from_json(json) {
+        Ok(r) => r,
+        // The build failed anyway; an unreadable report adds no reason.
+        Err(_) => return Vec::new(),
     };
-    let rest = &json[start..];
-    let end = rest.find(']').unwrap_or(rest.len());
-    let object = json
-        .split("\"object\": \"")
-        .nth(1)
-        .and_then(|s| s.split('"').next())
-        .unwrap_or("?");
-    rest[..end]
-        .split("{\"name\": \"")
-        .skip(1)
+    report
+        .refused
+        .iter()
         .map(|e| {
-            let name = e.split('"').next().unwrap_or("?");
-            let section = e.split("\"section\": \"").nth(1).and_then(|s| s.split('"').next()).unwrap_or("?");
-            let reason = e.split("\"reason\": \"").nth(1).and_then(|s| s.split('"').next()).unwrap_or("changed");
             format!(
-                "{object}: writable data {name} in section {section} changed ({reason}); it cannot take effect by replacing code (--allow-data-change ignores it)"
+                "{}: writable data {} in section {} changed ({}); it cannot take effect by replacing code (--allow-data-change ignores it)",
+                report.object,
+                e.name,
+                e.section,
+                e.reason.as_deref().unwrap_or("changed")
             )
         })
         .collect()
@@ -352,5 +347,8 @@ mod tests {
         let v = refusals(r);
         assert_eq!(v.len(), 1);
         assert!(v[0].contains("console_printk") && v[0].contains("kernel/printk/printk.o"));
+        assert!(v[0].contains(".data.console_printk") && v[0].contains("offset 0x8"));
+        assert!(refusals("{\"object\": \"a.o\"}").is_empty());
+        assert!(refusals("not json").is_empty());
     }
 }

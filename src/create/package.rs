@@ -6,9 +6,10 @@
 
 use super::context::Ctx;
 use super::tree::copy_tree;
+use crate::engine::report::Report;
 use crate::package::{Contents, names};
 use crate::util::interrupt::check as check_interrupt;
-use anyhow::{Result, bail};
+use anyhow::{Context, Result, bail};
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -43,7 +44,7 @@ fn write_files(ctx: &Ctx, pkg: &Path) -> Result<()> {
     fs::write(pkg.join("utsname"), utsname(&ctx.objtree, &ctx.config))?;
     fs::write(
         pkg.join("report.json"),
-        aggregate_report(&ctx.kid, &ctx.reports),
+        aggregate_report(&ctx.kid, &ctx.reports)?,
     )?;
     // `<object> <function>` per changed or added function, for ksplice-view.
     let by_object: Vec<(String, String)> = ctx
@@ -156,22 +157,23 @@ fn tar(ctx: &Ctx, name: &str) -> Result<PathBuf> {
 }
 
 /// The update's `report.json`: the kid and every object's report.
-// TODO(report): splices the per-object report JSON texts together as
-// strings; switch to `Report::from_json` (and write the aggregate from the
-// parsed reports).
-fn aggregate_report(kid: &str, reports: &[(PathBuf, String)]) -> String {
+// Each object's report is read back through its type, so a torn or foreign
+// file fails here, naming the object, instead of going into the tarball.
+fn aggregate_report(kid: &str, reports: &[(PathBuf, String)]) -> Result<String> {
     let mut out = format!(
         "{{\n\"kid\": {},\n\"objects\": [\n",
         crate::engine::report::quote(kid)
     );
-    for (i, (_, r)) in reports.iter().enumerate() {
+    for (i, (obj, text)) in reports.iter().enumerate() {
+        let report =
+            Report::from_json(text).with_context(|| format!("{}: bad report", obj.display()))?;
         if i > 0 {
             out.push_str(",\n");
         }
-        out.push_str(r.trim_end());
+        out.push_str(report.json().trim_end());
     }
     out.push_str("\n]\n}\n");
-    out
+    Ok(out)
 }
 
 /// `release\nversion\n` of the kernel being patched. The version string
@@ -196,4 +198,28 @@ fn utsname(objtree: &Path, config: &Path) -> String {
         })
         .unwrap_or_default();
     format!("{release}\n{version}\n")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn aggregate_report_reads_every_object_report() {
+        let one = Report {
+            object: "kernel/sys.o".into(),
+            ..Default::default()
+        };
+        let reports = vec![
+            (PathBuf::from("/t/kernel/sys.o"), one.json()),
+            (PathBuf::from("/t/fs/a.o"), one.json().replace("sys", "a")),
+        ];
+        let all = aggregate_report("k1", &reports).unwrap();
+        let v: serde_json::Value = serde_json::from_str(&all).unwrap();
+        assert_eq!(v["kid"], "k1");
+        assert_eq!(v["objects"][1]["object"], "kernel/a.o");
+        let torn = vec![(PathBuf::from("/t/fs/b.o"), "{\"object\": ".to_string())];
+        let e = format!("{:#}", aggregate_report("k1", &torn).unwrap_err());
+        assert!(e.contains("/t/fs/b.o: bad report"), "{e}");
+    }
 }
