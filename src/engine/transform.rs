@@ -12,7 +12,7 @@
 use crate::engine::classify::{self, Kind};
 use crate::engine::diff::Diff;
 use crate::engine::elf::howto::{self, Howto};
-use crate::engine::elf::{Object, Reloc, Section, SymSection, Symbol};
+use crate::engine::elf::{IdMap, Object, Reloc, SecId, Section, SymId, SymSection, Symbol};
 use crate::engine::error::{ObjError, ObjResult};
 use crate::engine::meta::{self, DEFERRED_PREFIX, HowtoType, Meta, SymRef};
 use crate::engine::span::{Analysis, Options};
@@ -95,13 +95,14 @@ impl<'a> Candidates<'a> {
     /// Candidate run-time addresses of `sym`: by its own name when
     /// undefined, else through every named symbol of its section (each
     /// section base plus the symbol's offset, without repeats).
-    fn of(&self, a: &Analysis, sym: usize) -> Vec<u64> {
+    fn of(&self, a: &Analysis, sym: SymId) -> Vec<u64> {
         let obj = &a.obj;
-        let s = &obj.symbols[sym];
+        let s = &obj[sym];
         match s.section {
             SymSection::Absolute => vec![s.value],
             SymSection::Undefined | SymSection::Common => self.map.get(&s.name).to_vec(),
             SymSection::Section(sect) => {
+                let sect = sect.index();
                 let key = (a as *const Analysis, sect);
                 let bases = self.bases.borrow().get(&key).cloned();
                 let bases = bases.unwrap_or_else(|| {
@@ -172,10 +173,7 @@ fn mark_old_code(a: &mut Analysis) {
         .symbols
         .iter()
         .filter(|s| s.is_global())
-        .filter_map(|s| match s.section {
-            SymSection::Section(k) => Some((k, s.value)),
-            _ => None,
-        })
+        .filter_map(|s| Some((s.section.id()?.index(), s.value)))
         .collect();
     for (sect, value) in globals {
         if a.kinds[sect] == Kind::Ignored || value == a.obj.sections[sect].size() && value != 0 {
@@ -271,8 +269,10 @@ struct Emit<'a> {
     cands: Candidates<'a>,
     out: Object,
     meta: Meta,
-    sect_map: Vec<Option<usize>>,
-    sym_map: HashMap<usize, usize>,
+    /// Where each input section went in the output.
+    sect_map: IdMap<SecId>,
+    /// Where each input symbol went in the output.
+    sym_map: IdMap<SymId>,
 }
 
 impl<'a> Emit<'a> {
@@ -286,9 +286,14 @@ impl<'a> Emit<'a> {
                 ..Object::default()
             },
             meta: Meta::new(),
-            sect_map: vec![None; a.obj.sections.len()],
-            sym_map: HashMap::default(),
+            sect_map: IdMap::unmapped(a.obj.sections.len()),
+            sym_map: IdMap::unmapped(a.obj.symbols.len()),
         }
+    }
+
+    /// The output section of input section `sect`, if kept.
+    fn out_sect(&self, sect: usize) -> Option<SecId> {
+        self.sect_map.get(SecId::new(sect))
     }
 
     /// Output offset of input `(sect, off)`, through the span's shift.
@@ -319,8 +324,7 @@ impl<'a> Emit<'a> {
             if always && !a.section_kept(i) {
                 data = sec.data.clone();
             }
-            self.sect_map[i] = Some(self.out.sections.len());
-            self.out.sections.push(Section {
+            let out = self.out.push_section(Section {
                 name: rename(&sec.name, a.kinds[i]).unwrap_or_else(|| sec.name.clone()),
                 flags: sec.flags & !u64::from(elf::SHF_GROUP),
                 data,
@@ -330,6 +334,7 @@ impl<'a> Emit<'a> {
                 link_order: None,
                 ..sec.clone()
             });
+            self.sect_map.insert(SecId::new(i), out);
         }
     }
 
@@ -346,10 +351,13 @@ impl<'a> Emit<'a> {
         stays_global: impl Fn(usize, u64) -> bool,
     ) {
         let a = self.a;
-        for (i, s) in a.obj.symbols.iter().enumerate() {
+        for (i, s) in a.obj.symbols_with_ids() {
             let (section, value) = match s.section {
                 SymSection::Section(k) => {
-                    let Some(nk) = self.sect_map[k] else { continue };
+                    let Some(nk) = self.sect_map.get(k) else {
+                        continue;
+                    };
+                    let k = k.index();
                     if Some(a.kinds[k]) == drop_kind {
                         continue;
                     }
@@ -371,27 +379,27 @@ impl<'a> Emit<'a> {
                 ..s.clone()
             };
             if ns.is_global()
-                && !matches!(s.section, SymSection::Section(k) if stays_global(k, s.value))
+                && !matches!(s.section, SymSection::Section(k) if stays_global(k.index(), s.value))
             {
                 ns.bind = elf::STB_LOCAL;
             }
-            self.sym_map.insert(i, self.out.symbols.len());
-            self.out.symbols.push(ns);
+            let out = self.out.push_symbol(ns);
+            self.sym_map.insert(i, out);
         }
     }
 
     /// Output symbol for an input symbol referenced by a kept ELF relocation.
-    fn out_symbol(&mut self, sym: usize) -> Option<usize> {
-        if let Some(&o) = self.sym_map.get(&sym) {
+    fn out_symbol(&mut self, sym: SymId) -> Option<SymId> {
+        if let Some(o) = self.sym_map.get(sym) {
             return Some(o);
         }
-        let s = &self.a.obj.symbols[sym];
+        let s = &self.a.obj[sym];
         if !s.section.is_const() {
             return None;
         }
-        self.sym_map.insert(sym, self.out.symbols.len());
-        self.out.symbols.push(s.clone());
-        Some(self.out.symbols.len() - 1)
+        let out = self.out.push_symbol(s.clone());
+        self.sym_map.insert(sym, out);
+        Some(out)
     }
 
     /// The ksplice_symbol record for what relocation `r` of `sect` points to.
@@ -460,7 +468,7 @@ impl<'a> Emit<'a> {
     /// Replaces relocation `r` of input section `sect` by a ksplice relocation.
     fn ksplice_reloc(&mut self, sect: usize, r: &Reloc, h: Howto) -> ObjResult<()> {
         let a = self.a;
-        let Some(osect) = self.sect_map[sect] else {
+        let Some(osect) = self.out_sect(sect) else {
             return Ok(());
         };
         let Some(off) = self.out_offset(sect, r.offset) else {
@@ -495,7 +503,7 @@ impl<'a> Emit<'a> {
     /// Carries relocation `r` of `sect` over as an ELF relocation, retargeted.
     fn elf_reloc(&mut self, sect: usize, r: &Reloc) {
         let a = self.a;
-        let (Some(osect), Some(off)) = (self.sect_map[sect], self.out_offset(sect, r.offset))
+        let (Some(osect), Some(off)) = (self.out_sect(sect), self.out_offset(sect, r.offset))
         else {
             return;
         };
@@ -504,10 +512,7 @@ impl<'a> Emit<'a> {
             self.out_symbol(r.sym).map(|sym| (sym, r.addend))
         } else if s.is_section() {
             let (ts, toff) = a.reloc_target(sect, r).unwrap_or((0, 0));
-            match (
-                self.sect_map.get(ts).copied().flatten(),
-                a.find_span(ts, toff),
-            ) {
+            match (self.out_sect(ts), a.find_span(ts, toff)) {
                 (Some(ots), Some(tk)) if a.spans[ts][tk].keep => {
                     let sym = self.meta.section_symbol(&mut self.out, ots);
                     Some((sym, r.addend.wrapping_add(a.spans[ts][tk].shift)))
@@ -540,7 +545,7 @@ impl<'a> Emit<'a> {
     fn sections_records(&mut self, entry_points: bool) -> ObjResult<()> {
         let a = self.a;
         for sect in 0..a.obj.sections.len() {
-            let Some(osect) = self.sect_map[sect] else {
+            let Some(osect) = self.out_sect(sect) else {
                 continue;
             };
             let Some(flags) = matchable(a, sect) else {
@@ -605,7 +610,7 @@ impl<'a> Emit<'a> {
     fn entry_points(
         &mut self,
         sect: usize,
-        osect: usize,
+        osect: SecId,
         start: u64,
         size: u64,
         shift: i64,
@@ -614,7 +619,7 @@ impl<'a> Emit<'a> {
     ) {
         let a = self.a;
         // The section's own symbols (in symbol table order), not the whole table.
-        let mut points: Vec<(u64, String, Option<String>, Option<usize>)> = a
+        let mut points: Vec<(u64, String, Option<String>, Option<SymId>)> = a
             .symbols_in(sect)
             .iter()
             .map(|&i| (i, &a.obj.symbols[i]))
@@ -655,7 +660,7 @@ impl<'a> Emit<'a> {
     /// instruction it describes, labelled with the entry.
     fn table_relocs(&mut self, table: &str, kind: HowtoType) {
         let a = self.a;
-        let Some(sect) = a.obj.section_by_name(table) else {
+        let Some(sect) = a.obj.section_by_name(table).map(SecId::index) else {
             return;
         };
         let Some(t) = classify::table(table) else {
@@ -669,7 +674,7 @@ impl<'a> Emit<'a> {
             let Some((ts, toff)) = a.reloc_target(sect, r) else {
                 continue;
             };
-            let (Some(ots), Some(out_off)) = (self.sect_map[ts], self.out_offset(ts, toff)) else {
+            let (Some(ots), Some(out_off)) = (self.out_sect(ts), self.out_offset(ts, toff)) else {
                 continue;
             };
             let ksym = self.meta.symbol(&mut self.out, &span.label, None, Vec::new);
@@ -695,7 +700,7 @@ impl<'a> Emit<'a> {
         self.table_relocs("__bug_table", HowtoType::Bug);
         self.table_relocs("__ex_table", HowtoType::Extable);
         for sect in 0..a.obj.sections.len() {
-            if self.sect_map[sect].is_none() {
+            if self.out_sect(sect).is_none() {
                 continue;
             }
             let rewrite = old_code_rewrites(&a.obj.sections[sect].name, a.kinds[sect]);
@@ -759,7 +764,7 @@ pub fn finalize(mut obj: Object, path: &str, target: &str, map: &SystemMap) -> O
                 meta.reloc(
                     &mut out,
                     &sec.name,
-                    (sect, off),
+                    (SecId::new(sect), off),
                     SymRef::Record(ksym),
                     howto,
                     0,
@@ -872,7 +877,7 @@ fn rewrite_undefined(
             meta.reloc(
                 out,
                 &name,
-                (sect, r.offset),
+                (SecId::new(sect), r.offset),
                 SymRef::Record(ksym),
                 howto,
                 r.addend.wrapping_sub(target),
@@ -1069,7 +1074,7 @@ fn keep_table_others(a: &mut Analysis) -> bool {
         let (Some(off), Some(_)) = (t.other_offset, t.other_sect) else {
             continue;
         };
-        let Some(sect) = a.obj.section_by_name(t.name) else {
+        let Some(sect) = a.obj.section_by_name(t.name).map(SecId::index) else {
             continue;
         };
         let mut targets = Vec::new();
@@ -1112,7 +1117,7 @@ impl<'a> Emit<'a> {
         label: &str,
         addend: i64,
         kind: meta::PatchType,
-    ) -> (usize, u64) {
+    ) -> (SecId, u64) {
         let psect = self
             .meta
             .section(&mut self.out, &format!(".ksplice_patches{for_name}"));
@@ -1140,10 +1145,10 @@ impl<'a> Emit<'a> {
     /// holding `contents` (or zeros) unless `contents_at` points elsewhere.
     fn patch_storage(
         &mut self,
-        rec: (usize, u64),
+        rec: (SecId, u64),
         size: u64,
         contents: Option<&[u8]>,
-        contents_at: Option<(usize, u64)>,
+        contents_at: Option<(SecId, u64)>,
     ) {
         let (psect, off) = rec;
         let data = self.meta.section(&mut self.out, ".ksplice_patch_data");
@@ -1194,7 +1199,8 @@ impl<'a> Emit<'a> {
         }
         entries.sort();
         let name = a.obj.sections[n.0].name.clone();
-        let osect = self.sect_map[n.0]
+        let osect = self
+            .out_sect(n.0)
             .ok_or_else(|| ObjError::Corrupt(format!("patched {name} not kept")))?;
         let out_start = (nsp.start as i64 + nsp.shift) as u64;
         let mut prev: Option<u64> = None;
@@ -1254,7 +1260,7 @@ impl<'a> Emit<'a> {
         let a = self.a;
         let label = self.post_label(n);
         let sp = &a.spans[n.0][n.1];
-        let Some(osect) = self.sect_map[n.0] else {
+        let Some(osect) = self.out_sect(n.0) else {
             return;
         };
         let at = (sp.start as i64 + sp.shift) as u64;
@@ -1268,7 +1274,7 @@ impl<'a> Emit<'a> {
     /// BUG/WARN entries whose line changed: their non-relocated bytes rewritten.
     fn bugline_patches(&mut self) {
         let a = self.a;
-        let Some(sect) = a.obj.section_by_name("__bug_table") else {
+        let Some(sect) = a.obj.section_by_name("__bug_table").map(SecId::index) else {
             return;
         };
         let Some(d) = self.diff else { return };
@@ -1388,7 +1394,7 @@ impl<'a> Emit<'a> {
                 .is_some_and(|k| d.flag((sect, k)).new)
         });
         for sect in 0..a.spans.len() {
-            let Some(osect) = self.sect_map[sect] else {
+            let Some(osect) = self.out_sect(sect) else {
                 continue;
             };
             let flags = matchable(a, sect);
@@ -1430,7 +1436,7 @@ impl<'a> Emit<'a> {
         }
         self.export_patches(kid);
         for sect in 0..a.obj.sections.len() {
-            if self.sect_map[sect].is_none() {
+            if self.out_sect(sect).is_none() {
                 continue;
             }
             for sp in a.spans[sect].iter().filter(|s| s.keep) {
