@@ -69,8 +69,8 @@ impl Hasher for FastHasher {
 /// One span of a section.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Span {
-    /// Model index of the section.
-    pub sect: usize,
+    /// The section the span is part of.
+    pub sect: SecId,
     /// Offset of the span in its section.
     pub start: u64,
     /// Size including alignment padding.
@@ -96,6 +96,11 @@ pub struct Options {
 }
 
 /// An object with its section kinds, spans and labels.
+///
+/// The per-section tables (`kinds`, `spans`) and the `sect: usize`
+/// parameters of the methods are indexed by section position, the
+/// [`SecId::index`] of the section in `obj` (and the first half of the
+/// comparison's `SpanId`); symbols are named by [`SymId`].
 #[derive(Debug, Clone)]
 pub struct Analysis {
     /// The object.
@@ -376,7 +381,7 @@ impl Analysis {
             }
         };
         self.spans[sect].push(Span {
-            sect,
+            sect: SecId::new(sect),
             start,
             size,
             contents_size,

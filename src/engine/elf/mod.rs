@@ -523,3 +523,94 @@ macro_rules! typed_index {
 }
 typed_index!(SecId, Section);
 typed_index!(SymId, Symbol);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sym(name: &str, section: SymSection) -> Symbol {
+        Symbol {
+            name: name.into(),
+            value: 0,
+            size: 0,
+            kind: elf::STT_NOTYPE,
+            bind: elf::STB_GLOBAL,
+            other: 0,
+            section,
+        }
+    }
+
+    fn reloc(offset: u64, sym: SymId) -> Reloc {
+        Reloc {
+            offset,
+            r_type: elf::R_X86_64_64,
+            sym,
+            addend: 0,
+        }
+    }
+
+    /// Sections a, b, c; symbols in each and one undefined; a refers to
+    /// all of them, c is linked to b and a group holds a, b and c.
+    fn sample() -> Object {
+        let mut o = Object::default();
+        let [a, b, c] = ["a", "b", "c"].map(|n| o.push_section(Section::new_progbits(n, 0, 1)));
+        let sa = o.push_symbol(sym("sa", SymSection::Section(a)));
+        let sb = o.push_symbol(sym("sb", SymSection::Section(b)));
+        let sc = o.push_symbol(sym("sc", SymSection::Section(c)));
+        let u = o.add_undefined_symbol("u");
+        let unused = o.add_undefined_symbol("unused");
+        o[a].data = vec![0; 32];
+        o[a].relocs = vec![reloc(0, sa), reloc(8, sb), reloc(16, sc), reloc(24, u)];
+        o[c].link_order = Some(b);
+        let mut g = Section::new_progbits("grp", 0, 4);
+        g.sh_type = elf::SHT_GROUP;
+        g.group = Some(Group {
+            flags: 1,
+            members: vec![a, b, c],
+            signature: sc,
+        });
+        o.push_section(g);
+        assert_eq!(o.symbol_name(unused), "unused");
+        o
+    }
+
+    #[test]
+    fn remove_sections_renumbers_every_reference() {
+        let mut o = sample();
+        assert_eq!(o.remove_sections(|s| s.name == "b"), 1);
+        let names: Vec<&str> = o.sections.iter().map(|s| s.name.as_str()).collect();
+        assert_eq!(names, ["a", "c", "grp"]);
+        let (a, c) = (SecId::new(0), SecId::new(1));
+        let syms: Vec<&str> = o.symbols.iter().map(|s| s.name.as_str()).collect();
+        assert_eq!(syms, ["sa", "sc", "u", "unused"]);
+        assert_eq!(o[SymId::new(1)].section, SymSection::Section(c));
+        let targets: Vec<&str> = o[a].relocs.iter().map(|r| o.symbol_name(r.sym)).collect();
+        assert_eq!(targets, ["sa", "sc", "u"]);
+        assert_eq!(o[c].link_order, None);
+        let g = o.sections[2].group.as_ref().unwrap();
+        assert_eq!(g.members, [a, c]);
+        assert_eq!(o.symbol_name(g.signature), "sc");
+    }
+
+    #[test]
+    fn removing_the_signature_section_drops_the_group() {
+        let mut o = sample();
+        o.remove_sections(|s| s.name == "c");
+        assert!(o.sections[2].group.is_none());
+        assert_eq!(o[SecId::new(0)].relocs.len(), 3);
+    }
+
+    #[test]
+    fn drop_unused_undefined_keeps_referenced_symbols() {
+        let mut o = sample();
+        o.drop_unused_undefined();
+        let syms: Vec<&str> = o.symbols.iter().map(|s| s.name.as_str()).collect();
+        assert_eq!(syms, ["sa", "sb", "sc", "u"]);
+        let targets: Vec<&str> = o.sections[0]
+            .relocs
+            .iter()
+            .map(|r| o.symbol_name(r.sym))
+            .collect();
+        assert_eq!(targets, ["sa", "sb", "sc", "u"]);
+    }
+}
