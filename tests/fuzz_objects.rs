@@ -21,7 +21,7 @@
 
 mod support;
 
-use ksplice::engine::elf::Object;
+use ksplice::engine::elf::{Object, SymId};
 use ksplice::engine::metaread::Reader;
 use ksplice::engine::sysmap::{self, SystemMap};
 use ksplice::engine::transform;
@@ -318,7 +318,7 @@ fn mutated_metadata_never_panics() {
                 }
                 4 if !sec.relocs.is_empty() && nsyms > 0 => {
                     let r = rng.below(sec.relocs.len());
-                    sec.relocs[r].sym = rng.below(nsyms);
+                    sec.relocs[r].sym = SymId::new(rng.below(nsyms));
                 }
                 5 if !sec.relocs.is_empty() => {
                     let r = rng.below(sec.relocs.len());

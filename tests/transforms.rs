@@ -3,7 +3,7 @@
 mod support;
 
 use ksplice::engine::classify::{self, Kind};
-use ksplice::engine::elf::{Object, SymSection, howto};
+use ksplice::engine::elf::{Object, SymId, SymSection, howto};
 use ksplice::engine::meta::CANARY;
 use ksplice::engine::metaread::{KReloc, Reader, Target};
 use ksplice::engine::sysmap::SystemMap;
@@ -22,7 +22,7 @@ fn kernelish() -> (std::path::PathBuf, Object) {
     (o, obj)
 }
 
-fn is_loader_symbol(obj: &Object, sym: usize) -> bool {
+fn is_loader_symbol(obj: &Object, sym: SymId) -> bool {
     let s = &obj.symbols[sym];
     s.is_undefined() && (s.name == "mcount" || s.name == "__fentry__")
 }

@@ -10,7 +10,7 @@
 //! referrers differ in turn: the comparison runs to a fixed point.
 
 use crate::engine::classify::{self, Kind};
-use crate::engine::elf::{Reloc, SymSection, howto};
+use crate::engine::elf::{Reloc, SymId, SymSection, howto};
 use crate::engine::span::{Analysis, is_named};
 use std::collections::{HashMap, VecDeque};
 
@@ -149,11 +149,12 @@ impl Diff {
         }
     }
 
-    fn span_of_symbol(a: &Analysis, sym: usize) -> Option<SpanId> {
+    fn span_of_symbol(a: &Analysis, sym: SymId) -> Option<SpanId> {
         let s = &a.obj.symbols[sym];
         let SymSection::Section(sect) = s.section else {
             return None;
         };
+        let sect = sect.index();
         a.find_span(sect, s.value).map(|k| (sect, k))
     }
 
@@ -163,14 +164,14 @@ impl Diff {
 
     /// Global symbols by name.
     fn match_globals(&mut self) {
-        let mut new_globals: HashMap<&str, usize> = HashMap::new();
-        for (i, s) in self.new.obj.symbols.iter().enumerate() {
+        let mut new_globals: HashMap<&str, SymId> = HashMap::new();
+        for (i, s) in self.new.obj.symbols_with_ids() {
             if s.is_global() && !s.section.is_const() {
                 new_globals.entry(s.name.as_str()).or_insert(i);
             }
         }
         let mut pairs = Vec::new();
-        for (i, s) in self.old.obj.symbols.iter().enumerate() {
+        for (i, s) in self.old.obj.symbols_with_ids() {
             if !s.is_global() || s.section.is_const() {
                 continue;
             }
@@ -244,7 +245,7 @@ impl Diff {
 
     /// The key local symbols are matched by: stem, kind, and for static
     /// locals the section that refers to them.
-    fn local_key(a: &Analysis, sym: usize) -> Option<(String, Kind)> {
+    fn local_key(a: &Analysis, sym: SymId) -> Option<(String, Kind)> {
         let s = &a.obj.symbols[sym];
         if s.is_global() || !is_named(s) || s.is_file() {
             return None;
@@ -252,6 +253,7 @@ impl Diff {
         let SymSection::Section(sect) = s.section else {
             return None;
         };
+        let sect = sect.index();
         let kind = a.kinds[sect];
         if !Self::matchable_kind(kind) || kind == Kind::String {
             return None;
@@ -269,7 +271,7 @@ impl Diff {
         // Spans of each side by local key, each span once.
         let by_key = |a: &Analysis| {
             let mut m: HashMap<(String, Kind), Vec<SpanId>> = HashMap::new();
-            for i in 0..a.obj.symbols.len() {
+            for i in a.obj.symbol_ids() {
                 if let (Some(key), Some(id)) = (Self::local_key(a, i), Self::span_of_symbol(a, i)) {
                     let v = m.entry(key).or_default();
                     if !v.contains(&id) {

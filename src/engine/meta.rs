@@ -5,7 +5,7 @@
 //! `R_X86_64_64` relocation, so the kernel's module loader fills it in.
 
 use crate::engine::elf::howto::Howto;
-use crate::engine::elf::{Object, Reloc, Section};
+use crate::engine::elf::{Object, Reloc, SecId, Section, SymId, SymSection};
 use crate::engine::span::{HashMap, HashSet};
 use object::elf;
 
@@ -86,7 +86,7 @@ pub struct Meta {
     symbols: HashMap<String, u64>,
     howtos: HashMap<(u32, u32, u32), u64>,
     sysmap_done: HashSet<String>,
-    sections: HashMap<String, usize>,
+    sections: HashMap<String, SecId>,
     sections_indexed: bool,
     /// Section symbol of each section, and undefined symbols by name: built
     /// on first use, brought up to date with the symbols appended since.
@@ -97,8 +97,8 @@ pub struct Meta {
 /// of each name among the first `seen` symbols of the object.
 #[derive(Debug, Default)]
 struct SymbolIndex {
-    sections: HashMap<usize, usize>,
-    undefined: HashMap<String, usize>,
+    sections: HashMap<SecId, SymId>,
+    undefined: HashMap<String, SymId>,
     seen: usize,
 }
 
@@ -137,9 +137,8 @@ impl Meta {
             if r.offset % SYMBOL_SIZE != 8 {
                 continue;
             }
-            let target = obj.symbols.get(r.sym);
-            if target.map(|t| t.section) != Some(crate::engine::elf::SymSection::Section(str_sect))
-            {
+            let target = obj.get_symbol(r.sym);
+            if target.map(|t| t.section) != Some(SymSection::Section(str_sect)) {
                 continue;
             }
             let off = target.map_or(0, |t| t.value).wrapping_add(r.addend as u64) as usize;
@@ -157,10 +156,10 @@ impl Meta {
     }
 
     /// The metadata section `name`, created (allocated, writable, 8-aligned) if needed.
-    pub fn section(&mut self, obj: &mut Object, name: &str) -> usize {
+    pub fn section(&mut self, obj: &mut Object, name: &str) -> SecId {
         if !self.sections_indexed {
             // Index the object's own sections once (first of each name).
-            for (i, s) in obj.sections.iter().enumerate() {
+            for (i, s) in obj.sections_with_ids() {
                 self.sections.entry(s.name.clone()).or_insert(i);
             }
             self.sections_indexed = true;
@@ -168,18 +167,17 @@ impl Meta {
         if let Some(&i) = self.sections.get(name) {
             return i;
         }
-        obj.sections.push(Section::new_progbits(
+        let i = obj.push_section(Section::new_progbits(
             name,
             u64::from(elf::SHF_ALLOC | elf::SHF_WRITE),
             8,
         ));
-        let i = obj.sections.len() - 1;
         self.sections.insert(name.to_string(), i);
         i
     }
 
     /// Appends `len` zero bytes aligned to `align` to `sect`; returns their offset.
-    pub fn grow(obj: &mut Object, sect: usize, len: u64, align: u64) -> u64 {
+    pub fn grow(obj: &mut Object, sect: SecId, len: u64, align: u64) -> u64 {
         let s = &mut obj.sections[sect];
         let align = align.max(1);
         let start = s.data.len().div_ceil(align as usize) * align as usize;
@@ -189,7 +187,7 @@ impl Meta {
     }
 
     /// Adds an `R_X86_64_64` pointer at `sect+off` to `sym+addend`.
-    pub fn ptr(obj: &mut Object, sect: usize, off: u64, sym: usize, addend: i64) {
+    pub fn ptr(obj: &mut Object, sect: SecId, off: u64, sym: SymId, addend: i64) {
         obj.sections[sect].relocs.push(Reloc {
             offset: off,
             r_type: elf::R_X86_64_64,
@@ -202,12 +200,12 @@ impl Meta {
     /// appended, by this writer or by the caller) and returns it.
     fn index(&mut self, obj: &Object) -> &mut SymbolIndex {
         let idx = self.symbol_index.get_or_insert_with(SymbolIndex::default);
-        for (i, s) in obj.symbols.iter().enumerate().skip(idx.seen) {
+        for (i, s) in obj.symbols_with_ids().skip(idx.seen) {
             match s.section {
-                crate::engine::elf::SymSection::Section(k) if s.is_section() => {
+                SymSection::Section(k) if s.is_section() => {
                     idx.sections.entry(k).or_insert(i);
                 }
-                crate::engine::elf::SymSection::Undefined => {
+                SymSection::Undefined => {
                     idx.undefined.entry(s.name.clone()).or_insert(i);
                 }
                 _ => {}
@@ -219,7 +217,7 @@ impl Meta {
 
     /// The section symbol of `sect` (created if needed), in constant time:
     /// the first section symbol of `sect`, as [`Object::section_symbol`].
-    pub fn section_symbol(&mut self, obj: &mut Object, sect: usize) -> usize {
+    pub fn section_symbol(&mut self, obj: &mut Object, sect: SecId) -> SymId {
         if let Some(&i) = self.index(obj).sections.get(&sect) {
             return i;
         }
@@ -231,7 +229,7 @@ impl Meta {
 
     /// The undefined symbol `name` (created if needed), in constant time:
     /// the first undefined symbol of that name, as [`Object::undefined_symbol`].
-    pub fn undefined_symbol(&mut self, obj: &mut Object, name: &str) -> usize {
+    pub fn undefined_symbol(&mut self, obj: &mut Object, name: &str) -> SymId {
         if let Some(&i) = self.index(obj).undefined.get(name) {
             return i;
         }
@@ -244,9 +242,9 @@ impl Meta {
     pub fn ptr_to_section(
         &mut self,
         obj: &mut Object,
-        sect: usize,
+        sect: SecId,
         off: u64,
-        target: usize,
+        target: SecId,
         addend: i64,
     ) {
         let sym = self.section_symbol(obj, target);
@@ -254,7 +252,7 @@ impl Meta {
     }
 
     /// Stores `text` in `.ksplice_str` (once) and points `sect+off` at it.
-    pub fn string_ptr(&mut self, obj: &mut Object, sect: usize, off: u64, text: &str) {
+    pub fn string_ptr(&mut self, obj: &mut Object, sect: SecId, off: u64, text: &str) {
         let str_sect = self.section(obj, ".ksplice_str");
         obj.sections[str_sect].align = 1;
         let at = match self.strings.get(text) {
@@ -345,7 +343,7 @@ impl Meta {
         &mut self,
         obj: &mut Object,
         for_name: &str,
-        blank: (usize, u64),
+        blank: (SecId, u64),
         symbol: SymRef,
         howto: u64,
         insn_addend: i64,
@@ -376,7 +374,7 @@ impl Meta {
         obj: &mut Object,
         for_name: &str,
         symbol: u64,
-        address: (usize, u64),
+        address: (SecId, u64),
         size: u64,
         flags: u32,
     ) {

@@ -1,7 +1,7 @@
 //! Reading Ksplice metadata back from an object: the inverse of
 //! [`crate::engine::meta`], used by tests and diagnostics.
 
-use crate::engine::elf::{Object, SymSection};
+use crate::engine::elf::{Object, SecId, SymSection};
 use crate::engine::meta::{HOWTO_SIZE, RELOC_SIZE, SECTION_SIZE, SYMBOL_SIZE, SYSTEM_MAP_SIZE};
 
 /// Where a pointer field points: a section and offset, or an undefined symbol.
@@ -94,7 +94,7 @@ impl<'a> Reader<'a> {
     }
 
     /// The pointer stored at `sect+off`.
-    pub fn pointer(&self, sect: usize, off: u64) -> Target {
+    pub fn pointer(&self, sect: SecId, off: u64) -> Target {
         let s = &self.obj.sections[sect];
         match s.relocs.iter().find(|r| r.offset == off) {
             None => Target::Null,
@@ -158,7 +158,7 @@ impl<'a> Reader<'a> {
     /// Every `ksplice_reloc` of every `.ksplice_relocs*` section.
     pub fn relocs(&self) -> Vec<KReloc> {
         let mut out = Vec::new();
-        for (i, s) in self.obj.sections.iter().enumerate() {
+        for (i, s) in self.obj.sections_with_ids() {
             if !s.name.starts_with(".ksplice_relocs") {
                 continue;
             }
@@ -186,7 +186,7 @@ impl<'a> Reader<'a> {
     /// Every `ksplice_section` of every `.ksplice_sections*` section.
     pub fn sections(&self) -> Vec<KSection> {
         let mut out = Vec::new();
-        for (i, s) in self.obj.sections.iter().enumerate() {
+        for (i, s) in self.obj.sections_with_ids() {
             if !s.name.starts_with(".ksplice_sections") {
                 continue;
             }

@@ -9,7 +9,7 @@
 
 use crate::engine::classify::{self, Kind};
 use crate::engine::elf::howto;
-use crate::engine::elf::{Object, Reloc, SymSection};
+use crate::engine::elf::{Object, Reloc, SecId, SymId, SymSection};
 use crate::engine::error::{ObjError, ObjResult};
 use std::hash::{BuildHasherDefault, Hasher};
 
@@ -69,8 +69,8 @@ impl Hasher for FastHasher {
 /// One span of a section.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Span {
-    /// Model index of the section.
-    pub sect: usize,
+    /// The section the span is part of.
+    pub sect: SecId,
     /// Offset of the span in its section.
     pub start: u64,
     /// Size including alignment padding.
@@ -81,7 +81,7 @@ pub struct Span {
     /// Unique, build-stable name.
     pub label: String,
     /// The canonical symbol at the span's start, if any.
-    pub symbol: Option<usize>,
+    pub symbol: Option<SymId>,
     /// Whether the span goes to the output.
     pub keep: bool,
     /// Output offset minus input offset once unkept spans are removed.
@@ -96,6 +96,11 @@ pub struct Options {
 }
 
 /// An object with its section kinds, spans and labels.
+///
+/// The per-section tables (`kinds`, `spans`) and the `sect: usize`
+/// parameters of the methods are indexed by section position, the
+/// [`SecId::index`] of the section in `obj` (and the first half of the
+/// comparison's `SpanId`); symbols are named by [`SymId`].
 #[derive(Debug, Clone)]
 pub struct Analysis {
     /// The object.
@@ -108,11 +113,11 @@ pub struct Analysis {
     /// Spans of each section, sorted by start.
     pub spans: Vec<Vec<Span>>,
     /// Canonical symbol at (section, offset).
-    csym: HashMap<(usize, u64), usize>,
+    csym: HashMap<(usize, u64), SymId>,
     /// Label of each canonical symbol.
-    labels: HashMap<usize, String>,
+    labels: HashMap<SymId, String>,
     /// Symbols defined in each section, in symbol table order.
-    by_section: Vec<Vec<usize>>,
+    by_section: Vec<Vec<SymId>>,
     /// The one section referring to each place (for static locals).
     callers: HashMap<(usize, u64), String>,
 }
@@ -173,9 +178,9 @@ impl Analysis {
             callers: HashMap::default(),
             obj,
         };
-        for (i, s) in a.obj.symbols.iter().enumerate() {
+        for (i, s) in a.obj.symbols_with_ids() {
             if let SymSection::Section(k) = s.section
-                && let Some(v) = a.by_section.get_mut(k)
+                && let Some(v) = a.by_section.get_mut(k.index())
             {
                 v.push(i);
             }
@@ -187,20 +192,20 @@ impl Analysis {
     }
 
     fn init_csyms(&mut self) {
-        for (i, s) in self.obj.symbols.iter().enumerate() {
+        for (i, s) in self.obj.symbols_with_ids() {
             let SymSection::Section(sect) = s.section else {
                 continue;
             };
             if s.is_file() {
                 continue;
             }
-            let key = (sect, s.value);
+            let key = (sect.index(), s.value);
             match self.csym.get(&key) {
                 None => {
                     self.csym.insert(key, i);
                 }
                 Some(&c) => {
-                    if rank(s) > rank(&self.obj.symbols[c]) {
+                    if rank(s) > rank(&self.obj[c]) {
                         self.csym.insert(key, i);
                     }
                 }
@@ -209,22 +214,22 @@ impl Analysis {
     }
 
     /// The symbols defined in section `sect`.
-    pub fn symbols_in(&self, sect: usize) -> &[usize] {
+    pub fn symbols_in(&self, sect: usize) -> &[SymId] {
         self.by_section.get(sect).map(Vec::as_slice).unwrap_or(&[])
     }
 
     /// The canonical symbol for `sym`: itself for undefined and absolute
     /// symbols, otherwise the preferred symbol at the same place.
-    pub fn canonical(&self, sym: usize) -> Option<usize> {
-        let s = self.obj.symbols.get(sym)?;
+    pub fn canonical(&self, sym: SymId) -> Option<SymId> {
+        let s = self.obj.get_symbol(sym)?;
         match s.section {
-            SymSection::Section(sect) => self.csym.get(&(sect, s.value)).copied(),
+            SymSection::Section(sect) => self.csym.get(&(sect.index(), s.value)).copied(),
             _ => Some(sym),
         }
     }
 
     /// The canonical symbol at `offset` of section `sect`.
-    pub fn symbol_at(&self, sect: usize, offset: u64) -> Option<usize> {
+    pub fn symbol_at(&self, sect: usize, offset: u64) -> Option<SymId> {
         self.csym.get(&(sect, offset)).copied()
     }
 
@@ -233,16 +238,16 @@ impl Analysis {
         let mut callers: HashMap<(usize, u64), String> = HashMap::default();
         for (src, sec) in self.obj.sections.iter().enumerate() {
             for r in &sec.relocs {
-                let Some(s) = self.obj.symbols.get(r.sym) else {
+                let Some(s) = self.obj.get_symbol(r.sym) else {
                     continue;
                 };
-                let SymSection::Section(t) = s.section else {
+                let Some(t) = s.section.id() else {
                     continue;
                 };
                 let off = s.value.wrapping_add(self.target_offset(src, r) as u64);
                 let name = &self.obj.sections[src].name;
                 callers
-                    .entry((t, off))
+                    .entry((t.index(), off))
                     .and_modify(|c| {
                         if c != name {
                             *c = "*multiple_callers*".to_string();
@@ -254,18 +259,18 @@ impl Analysis {
         callers
     }
 
-    fn raw_label(&self, sym: usize, callers: &HashMap<(usize, u64), String>) -> String {
-        let s = &self.obj.symbols[sym];
+    fn raw_label(&self, sym: SymId, callers: &HashMap<(usize, u64), String>) -> String {
+        let s = &self.obj[sym];
         if s.is_undefined() || s.is_global() {
             return s.name.clone();
         }
         match s.section {
             SymSection::Section(sect) => {
-                let secname = &self.obj.sections[sect].name;
+                let secname = &self.obj[sect].name;
                 match self.canonical(sym) {
                     None => format!("{secname}+{:x}<{}>", s.value, self.file),
                     Some(c) => {
-                        let g = &self.obj.symbols[c];
+                        let g = &self.obj[c];
                         if g.is_global() {
                             g.name.clone()
                         } else if !is_named(g) {
@@ -279,7 +284,7 @@ impl Analysis {
                             g.kind == object::elf::STT_OBJECT,
                         ) {
                             let caller = callers
-                                .get(&(sect, g.value))
+                                .get(&(sect.index(), g.value))
                                 .map(String::as_str)
                                 .unwrap_or("*no_caller*");
                             format!("{base}<{caller}>+{:x}<{}>", s.value, self.file)
@@ -305,9 +310,9 @@ impl Analysis {
     fn init_labels(&mut self) {
         self.callers = self.callers();
         let callers = std::mem::take(&mut self.callers);
-        let mut order: Vec<usize> = Vec::new();
-        for i in 0..self.obj.symbols.len() {
-            if self.obj.symbols[i].is_file() {
+        let mut order: Vec<SymId> = Vec::new();
+        for (i, s) in self.obj.symbols_with_ids() {
+            if s.is_file() {
                 continue;
             }
             if self.canonical(i) == Some(i) {
@@ -315,7 +320,7 @@ impl Analysis {
             }
         }
         let mut first: HashMap<String, (usize, usize)> = HashMap::default();
-        let mut labels: Vec<(usize, String)> = Vec::with_capacity(order.len());
+        let mut labels: Vec<(SymId, String)> = Vec::with_capacity(order.len());
         for &i in &order {
             let l = self.raw_label(i, &callers);
             labels.push((i, l));
@@ -339,18 +344,17 @@ impl Analysis {
     }
 
     /// The label of a symbol (through its canonical symbol).
-    pub fn label(&self, sym: usize) -> String {
+    pub fn label(&self, sym: SymId) -> String {
         if let Some(c) = self.canonical(sym)
             && let Some(l) = self.labels.get(&c)
         {
             return l.clone();
         }
-        let s = &self.obj.symbols[sym];
+        let s = &self.obj[sym];
         match s.section {
-            SymSection::Section(sect) => format!(
-                "{}+{:x}<{}>",
-                self.obj.sections[sect].name, s.value, self.file
-            ),
+            SymSection::Section(sect) => {
+                format!("{}+{:x}<{}>", self.obj[sect].name, s.value, self.file)
+            }
             _ => s.name.clone(),
         }
     }
@@ -377,7 +381,7 @@ impl Analysis {
             }
         };
         self.spans[sect].push(Span {
-            sect,
+            sect: SecId::new(sect),
             start,
             size,
             contents_size,
@@ -452,7 +456,7 @@ impl Analysis {
         let cuts: Vec<u64> = self
             .symbols_in(sect)
             .iter()
-            .map(|&i| &self.obj.symbols[i])
+            .map(|&i| &self.obj[i])
             .filter(|s| s.kind == object::elf::STT_FUNC && s.value > 0 && s.value < size)
             .map(|s| s.value)
             .collect();
@@ -485,7 +489,7 @@ impl Analysis {
     /// (`.altinstr_aux<from:foo#0>`), so that one changed function changes
     /// only its own stubs.
     fn split_out_of_line_stubs(&mut self) {
-        let Some(aux) = self.obj.section_by_name(".altinstr_aux") else {
+        let Some(aux) = self.obj.section_by_name(".altinstr_aux").map(SecId::index) else {
             return;
         };
         let size = self.obj.sections[aux].size();
@@ -561,10 +565,10 @@ impl Analysis {
             let (Some(other_name), Some(other_off)) = (t.other_sect, t.other_offset) else {
                 continue;
             };
-            let Some(tsect) = self.obj.section_by_name(t.name) else {
+            let Some(tsect) = self.obj.section_by_name(t.name).map(SecId::index) else {
                 continue;
             };
-            let Some(osect) = self.obj.section_by_name(other_name) else {
+            let Some(osect) = self.obj.section_by_name(other_name).map(SecId::index) else {
                 continue;
             };
             let osize = self.obj.sections[osect].size();
@@ -596,17 +600,14 @@ impl Analysis {
             };
             let Some(addr) = t.addr_offset else { continue };
             for (k, span) in spans.iter().enumerate() {
-                if span
-                    .symbol
-                    .is_some_and(|s| !self.obj.symbols[s].is_section())
-                {
+                if span.symbol.is_some_and(|s| !self.obj[s].is_section()) {
                     continue;
                 }
                 let Some(r) = self.reloc_at(sect, span.start + addr) else {
                     continue;
                 };
                 let Some((ts, toff)) = self.reloc_target(sect, r) else {
-                    let n = self.obj.symbols[r.sym].name.clone();
+                    let n = self.obj[r.sym].name.clone();
                     renames.push((sect, k, format!("{name}<target:{n}>")));
                     continue;
                 };
@@ -684,7 +685,7 @@ impl Analysis {
     /// The section and offset a relocation points to (None for undefined,
     /// absolute and common symbols).
     pub fn reloc_target(&self, sect: usize, r: &Reloc) -> Option<(usize, u64)> {
-        let s = self.obj.symbols.get(r.sym)?;
+        let s = self.obj.get_symbol(r.sym)?;
         let SymSection::Section(t) = s.section else {
             return None;
         };
@@ -692,7 +693,7 @@ impl Analysis {
         if s.is_section() {
             off = off.wrapping_add(self.target_offset(sect, r) as u64);
         }
-        Some((t, off))
+        Some((t.index(), off))
     }
 
     /// The span a relocation points to. Out-of-range targets of a section

@@ -5,7 +5,13 @@
 //! transforms edit plain vectors of sections, symbols and relocations.
 //! Symbol and relocation tables, string tables and `.rela` sections are not
 //! part of the model: they are rebuilt on output.
+//!
+//! Sections and symbols are named by typed ids ([`SecId`], [`SymId`]), their
+//! positions in [`Object::sections`] and [`Object::symbols`]; removing some
+//! ([`Object::compact`]) renumbers every reference through one [`IdMap`].
 
+mod id;
+pub use id::{Id, IdMap, SecId, SymId};
 mod read;
 pub use read::{AR_MAGIC, AR_THIN_MAGIC, archive_members};
 mod write;
@@ -23,14 +29,22 @@ pub enum SymSection {
     Absolute,
     /// Common (`SHN_COMMON`).
     Common,
-    /// Defined in the section with this model index.
-    Section(usize),
+    /// Defined in this section.
+    Section(SecId),
 }
 
 impl SymSection {
     /// True for undefined, absolute and common symbols ("constant" sections).
     pub fn is_const(self) -> bool {
         !matches!(self, SymSection::Section(_))
+    }
+
+    /// The defining section, if any.
+    pub fn id(self) -> Option<SecId> {
+        match self {
+            SymSection::Section(id) => Some(id),
+            _ => None,
+        }
     }
 }
 
@@ -83,8 +97,8 @@ pub struct Reloc {
     pub offset: u64,
     /// `R_X86_64_*` type.
     pub r_type: u32,
-    /// Model index of the symbol.
-    pub sym: usize,
+    /// The symbol the relocation refers to.
+    pub sym: SymId,
     /// Explicit addend.
     pub addend: i64,
 }
@@ -110,10 +124,10 @@ pub struct Section {
     pub relocs: Vec<Reloc>,
     /// `sh_info` for sections whose info is not an index the model rebuilds.
     pub info: u32,
-    /// For `SHT_GROUP`: the group flags word and member sections (model indices).
+    /// For `SHT_GROUP`: the group flags word and member sections.
     pub group: Option<Group>,
-    /// For `SHF_LINK_ORDER` sections: the linked section (model index).
-    pub link_order: Option<usize>,
+    /// For `SHF_LINK_ORDER` sections: the linked section.
+    pub link_order: Option<SecId>,
 }
 
 /// Contents of an `SHT_GROUP` section.
@@ -121,10 +135,10 @@ pub struct Section {
 pub struct Group {
     /// The flags word (`GRP_COMDAT`).
     pub flags: u32,
-    /// Member sections, model indices.
-    pub members: Vec<usize>,
-    /// The signature symbol, model index.
-    pub signature: usize,
+    /// Member sections.
+    pub members: Vec<SecId>,
+    /// The signature symbol.
+    pub signature: SymId,
 }
 
 impl Section {
@@ -213,27 +227,100 @@ impl Object {
         write::write(self)
     }
 
-    /// Finds a section by exact name.
-    pub fn section_by_name(&self, name: &str) -> Option<usize> {
-        self.sections.iter().position(|s| s.name == name)
+    /// The section `id` (panics when `id` is not of this object; use
+    /// [`Object::get_section`] for ids read from input).
+    pub fn section(&self, id: SecId) -> &Section {
+        &self.sections[id.index()]
     }
 
-    /// Returns the index of a section symbol for `sect`, creating one if needed.
-    pub fn section_symbol(&mut self, sect: usize) -> usize {
+    /// The section `id`, mutably.
+    pub fn section_mut(&mut self, id: SecId) -> &mut Section {
+        &mut self.sections[id.index()]
+    }
+
+    /// The section `id`, `None` when there is none.
+    pub fn get_section(&self, id: SecId) -> Option<&Section> {
+        self.sections.get(id.index())
+    }
+
+    /// The symbol `id` (panics when `id` is not of this object; use
+    /// [`Object::get_symbol`] for ids read from input).
+    pub fn symbol(&self, id: SymId) -> &Symbol {
+        &self.symbols[id.index()]
+    }
+
+    /// The symbol `id`, mutably.
+    pub fn symbol_mut(&mut self, id: SymId) -> &mut Symbol {
+        &mut self.symbols[id.index()]
+    }
+
+    /// The symbol `id`, `None` when there is none.
+    pub fn get_symbol(&self, id: SymId) -> Option<&Symbol> {
+        self.symbols.get(id.index())
+    }
+
+    /// The ids of all sections, in order.
+    pub fn section_ids(&self) -> impl Iterator<Item = SecId> + use<> {
+        (0..self.sections.len()).map(SecId::new)
+    }
+
+    /// The ids of all symbols, in order.
+    pub fn symbol_ids(&self) -> impl Iterator<Item = SymId> + use<> {
+        (0..self.symbols.len()).map(SymId::new)
+    }
+
+    /// The sections with their ids.
+    pub fn sections_with_ids(&self) -> impl Iterator<Item = (SecId, &Section)> {
+        self.sections
+            .iter()
+            .enumerate()
+            .map(|(i, s)| (SecId::new(i), s))
+    }
+
+    /// The symbols with their ids.
+    pub fn symbols_with_ids(&self) -> impl Iterator<Item = (SymId, &Symbol)> {
+        self.symbols
+            .iter()
+            .enumerate()
+            .map(|(i, s)| (SymId::new(i), s))
+    }
+
+    /// Appends a section and returns its id.
+    pub fn push_section(&mut self, s: Section) -> SecId {
+        self.sections.push(s);
+        SecId::new(self.sections.len() - 1)
+    }
+
+    /// Appends a symbol and returns its id.
+    pub fn push_symbol(&mut self, s: Symbol) -> SymId {
+        self.symbols.push(s);
+        SymId::new(self.symbols.len() - 1)
+    }
+
+    /// Finds a section by exact name.
+    pub fn section_by_name(&self, name: &str) -> Option<SecId> {
+        self.sections
+            .iter()
+            .position(|s| s.name == name)
+            .map(SecId::new)
+    }
+
+    /// Returns the id of a section symbol for `sect`, creating one if needed.
+    pub fn section_symbol(&mut self, sect: SecId) -> SymId {
         if let Some(i) = self
             .symbols
             .iter()
             .position(|s| s.is_section() && s.section == SymSection::Section(sect))
         {
-            return i;
+            return SymId::new(i);
         }
         self.add_section_symbol(sect)
     }
 
     /// Appends a section symbol for `sect` (the caller knows there is none)
-    /// and returns its index.
-    pub fn add_section_symbol(&mut self, sect: usize) -> usize {
-        self.symbols.push(Symbol {
+    /// and returns its id.
+    pub fn add_section_symbol(&mut self, sect: SecId) -> SymId {
+        self.push_symbol(Symbol {
             name: String::new(),
             value: 0,
             size: 0,
@@ -241,26 +328,25 @@ impl Object {
             bind: elf::STB_LOCAL,
             other: 0,
             section: SymSection::Section(sect),
-        });
-        self.symbols.len() - 1
+        })
     }
 
-    /// Returns the index of an undefined global symbol `name`, creating one if needed.
-    pub fn undefined_symbol(&mut self, name: &str) -> usize {
+    /// Returns the id of an undefined global symbol `name`, creating one if needed.
+    pub fn undefined_symbol(&mut self, name: &str) -> SymId {
         if let Some(i) = self
             .symbols
             .iter()
             .position(|s| s.is_undefined() && s.name == name)
         {
-            return i;
+            return SymId::new(i);
         }
         self.add_undefined_symbol(name)
     }
 
     /// Appends an undefined global symbol `name` (the caller knows there is
-    /// none) and returns its index.
-    pub fn add_undefined_symbol(&mut self, name: &str) -> usize {
-        self.symbols.push(Symbol {
+    /// none) and returns its id.
+    pub fn add_undefined_symbol(&mut self, name: &str) -> SymId {
+        self.push_symbol(Symbol {
             name: name.to_string(),
             value: 0,
             size: 0,
@@ -268,18 +354,17 @@ impl Object {
             bind: elf::STB_GLOBAL,
             other: 0,
             section: SymSection::Undefined,
-        });
-        self.symbols.len() - 1
+        })
     }
 
     /// Display name of a symbol: its own name, or its section's for a section symbol.
-    pub fn symbol_name(&self, sym: usize) -> &str {
-        let Some(s) = self.symbols.get(sym) else {
+    pub fn symbol_name(&self, sym: SymId) -> &str {
+        let Some(s) = self.get_symbol(sym) else {
             return "";
         };
         if s.is_section()
             && let SymSection::Section(i) = s.section
-            && let Some(sec) = self.sections.get(i)
+            && let Some(sec) = self.get_section(i)
         {
             return &sec.name;
         }
@@ -287,62 +372,83 @@ impl Object {
     }
 }
 
+impl std::ops::Index<SecId> for Object {
+    type Output = Section;
+    fn index(&self, id: SecId) -> &Section {
+        self.section(id)
+    }
+}
+
+impl std::ops::IndexMut<SecId> for Object {
+    fn index_mut(&mut self, id: SecId) -> &mut Section {
+        self.section_mut(id)
+    }
+}
+
+impl std::ops::Index<SymId> for Object {
+    type Output = Symbol;
+    fn index(&self, id: SymId) -> &Symbol {
+        self.symbol(id)
+    }
+}
+
+impl std::ops::IndexMut<SymId> for Object {
+    fn index_mut(&mut self, id: SymId) -> &mut Symbol {
+        self.symbol_mut(id)
+    }
+}
+
 impl Object {
-    /// Removes the sections for which `drop` is true, with the symbols
-    /// defined in them and the relocations that refer to those symbols.
-    /// Returns the number of sections removed.
-    pub fn remove_sections(&mut self, drop: impl Fn(&Section) -> bool) -> usize {
-        let remove: Vec<bool> = self.sections.iter().map(&drop).collect();
-        let n = remove.iter().filter(|&&r| r).count();
-        if n == 0 {
-            return 0;
-        }
-        let mut sect_map = vec![None; self.sections.len()];
-        let mut next = 0;
-        for (i, r) in remove.iter().enumerate() {
-            if !r {
-                sect_map[i] = Some(next);
-                next += 1;
+    /// Removes the sections `secs` drops and the symbols `syms` drops, with
+    /// the symbols defined in removed sections, and renumbers every
+    /// reference: relocations to removed symbols go, groups lose removed
+    /// members (and the group itself goes with its signature), and a
+    /// link-order link to a removed section goes. Both maps are
+    /// compactions ([`IdMap::compact`]) of this object's ids.
+    pub fn compact(&mut self, secs: &IdMap<SecId>, syms: &IdMap<SymId>) {
+        // Symbols of removed sections go too: the final symbol map.
+        let keep_sym = self
+            .symbols_with_ids()
+            .map(|(i, s)| syms.contains(i) && s.section.id().is_none_or(|k| secs.contains(k)));
+        let syms: IdMap<SymId> = IdMap::compact(keep_sym.collect::<Vec<_>>());
+        self.symbols = syms.retain(std::mem::take(&mut self.symbols));
+        for s in &mut self.symbols {
+            if let SymSection::Section(k) = s.section
+                && let Some(n) = secs.get(k)
+            {
+                s.section = SymSection::Section(n);
             }
         }
-        let mut sym_map = vec![None; self.symbols.len()];
-        let mut symbols = Vec::with_capacity(self.symbols.len());
-        for (i, s) in self.symbols.iter().enumerate() {
-            let section = match s.section {
-                SymSection::Section(k) => match sect_map[k] {
-                    Some(n) => SymSection::Section(n),
-                    None => continue,
-                },
-                other => other,
-            };
-            sym_map[i] = Some(symbols.len());
-            symbols.push(Symbol {
-                section,
-                ..s.clone()
+        self.sections = secs.retain(std::mem::take(&mut self.sections));
+        for s in &mut self.sections {
+            s.relocs.retain_mut(|r| match syms.get(r.sym) {
+                Some(n) => {
+                    r.sym = n;
+                    true
+                }
+                None => false,
             });
-        }
-        let mut sections = Vec::with_capacity(next);
-        for (i, mut s) in std::mem::take(&mut self.sections).into_iter().enumerate() {
-            if remove[i] {
-                continue;
-            }
-            s.relocs = s
-                .relocs
-                .iter()
-                .filter_map(|r| sym_map[r.sym].map(|sym| Reloc { sym, ..*r }))
-                .collect();
             if let Some(g) = &mut s.group {
-                g.members = g.members.iter().filter_map(|&m| sect_map[m]).collect();
-                match sym_map[g.signature] {
+                g.members = g.members.iter().filter_map(|&m| secs.get(m)).collect();
+                match syms.get(g.signature) {
                     Some(sig) => g.signature = sig,
                     None => s.group = None,
                 }
             }
-            s.link_order = s.link_order.and_then(|l| sect_map[l]);
-            sections.push(s);
+            s.link_order = s.link_order.and_then(|l| secs.get(l));
         }
-        self.sections = sections;
-        self.symbols = symbols;
+    }
+
+    /// Removes the sections for which `drop` is true, with the symbols
+    /// defined in them and the relocations that refer to those symbols.
+    /// Returns the number of sections removed.
+    pub fn remove_sections(&mut self, drop: impl Fn(&Section) -> bool) -> usize {
+        let keep: Vec<bool> = self.sections.iter().map(|s| !drop(s)).collect();
+        let n = keep.iter().filter(|&&k| !k).count();
+        if n > 0 {
+            let syms = IdMap::compact(vec![true; self.symbols.len()]);
+            self.compact(&IdMap::compact(keep), &syms);
+        }
         n
     }
 
@@ -351,34 +457,21 @@ impl Object {
     pub fn drop_unused_undefined(&mut self) {
         let mut used = vec![false; self.symbols.len()];
         for s in &self.sections {
-            for r in &s.relocs {
-                if let Some(u) = used.get_mut(r.sym) {
+            let refs = s.relocs.iter().map(|r| r.sym);
+            for sym in refs.chain(s.group.as_ref().map(|g| g.signature)) {
+                if let Some(u) = used.get_mut(sym.index()) {
                     *u = true;
                 }
             }
-            if let Some(g) = &s.group
-                && let Some(u) = used.get_mut(g.signature)
-            {
-                *u = true;
-            }
         }
-        let mut map = vec![usize::MAX; self.symbols.len()];
-        let mut kept = Vec::with_capacity(self.symbols.len());
-        for (i, s) in std::mem::take(&mut self.symbols).into_iter().enumerate() {
-            if s.is_undefined() && !used[i] {
-                continue;
-            }
-            map[i] = kept.len();
-            kept.push(s);
-        }
-        self.symbols = kept;
-        for s in &mut self.sections {
-            for r in &mut s.relocs {
-                r.sym = map[r.sym];
-            }
-            if let Some(g) = &mut s.group {
-                g.signature = map[g.signature];
-            }
+        let keep = self
+            .symbols
+            .iter()
+            .zip(&used)
+            .map(|(s, &u)| u || !s.is_undefined());
+        let syms = IdMap::compact(keep.collect::<Vec<_>>());
+        if !syms.is_identity() {
+            self.compact(&IdMap::compact(vec![true; self.sections.len()]), &syms);
         }
     }
 
@@ -396,5 +489,128 @@ impl Object {
                 s.bind = elf::STB_LOCAL;
             }
         }
+    }
+}
+
+// Typed indexing of the model's vectors, so that `obj.sections[id]` and
+// `obj.symbols[id]` take ids of the right kind (and plain positions still
+// work for code that walks the vectors).
+macro_rules! typed_index {
+    ($id:ty, $item:ty) => {
+        impl std::ops::Index<$id> for [$item] {
+            type Output = $item;
+            fn index(&self, id: $id) -> &$item {
+                &self[id.index()]
+            }
+        }
+        impl std::ops::IndexMut<$id> for [$item] {
+            fn index_mut(&mut self, id: $id) -> &mut $item {
+                &mut self[id.index()]
+            }
+        }
+        impl std::ops::Index<$id> for Vec<$item> {
+            type Output = $item;
+            fn index(&self, id: $id) -> &$item {
+                &self[id.index()]
+            }
+        }
+        impl std::ops::IndexMut<$id> for Vec<$item> {
+            fn index_mut(&mut self, id: $id) -> &mut $item {
+                &mut self[id.index()]
+            }
+        }
+    };
+}
+typed_index!(SecId, Section);
+typed_index!(SymId, Symbol);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sym(name: &str, section: SymSection) -> Symbol {
+        Symbol {
+            name: name.into(),
+            value: 0,
+            size: 0,
+            kind: elf::STT_NOTYPE,
+            bind: elf::STB_GLOBAL,
+            other: 0,
+            section,
+        }
+    }
+
+    fn reloc(offset: u64, sym: SymId) -> Reloc {
+        Reloc {
+            offset,
+            r_type: elf::R_X86_64_64,
+            sym,
+            addend: 0,
+        }
+    }
+
+    /// Sections a, b, c; symbols in each and one undefined; a refers to
+    /// all of them, c is linked to b and a group holds a, b and c.
+    fn sample() -> Object {
+        let mut o = Object::default();
+        let [a, b, c] = ["a", "b", "c"].map(|n| o.push_section(Section::new_progbits(n, 0, 1)));
+        let sa = o.push_symbol(sym("sa", SymSection::Section(a)));
+        let sb = o.push_symbol(sym("sb", SymSection::Section(b)));
+        let sc = o.push_symbol(sym("sc", SymSection::Section(c)));
+        let u = o.add_undefined_symbol("u");
+        let unused = o.add_undefined_symbol("unused");
+        o[a].data = vec![0; 32];
+        o[a].relocs = vec![reloc(0, sa), reloc(8, sb), reloc(16, sc), reloc(24, u)];
+        o[c].link_order = Some(b);
+        let mut g = Section::new_progbits("grp", 0, 4);
+        g.sh_type = elf::SHT_GROUP;
+        g.group = Some(Group {
+            flags: 1,
+            members: vec![a, b, c],
+            signature: sc,
+        });
+        o.push_section(g);
+        assert_eq!(o.symbol_name(unused), "unused");
+        o
+    }
+
+    #[test]
+    fn remove_sections_renumbers_every_reference() {
+        let mut o = sample();
+        assert_eq!(o.remove_sections(|s| s.name == "b"), 1);
+        let names: Vec<&str> = o.sections.iter().map(|s| s.name.as_str()).collect();
+        assert_eq!(names, ["a", "c", "grp"]);
+        let (a, c) = (SecId::new(0), SecId::new(1));
+        let syms: Vec<&str> = o.symbols.iter().map(|s| s.name.as_str()).collect();
+        assert_eq!(syms, ["sa", "sc", "u", "unused"]);
+        assert_eq!(o[SymId::new(1)].section, SymSection::Section(c));
+        let targets: Vec<&str> = o[a].relocs.iter().map(|r| o.symbol_name(r.sym)).collect();
+        assert_eq!(targets, ["sa", "sc", "u"]);
+        assert_eq!(o[c].link_order, None);
+        let g = o.sections[2].group.as_ref().unwrap();
+        assert_eq!(g.members, [a, c]);
+        assert_eq!(o.symbol_name(g.signature), "sc");
+    }
+
+    #[test]
+    fn removing_the_signature_section_drops_the_group() {
+        let mut o = sample();
+        o.remove_sections(|s| s.name == "c");
+        assert!(o.sections[2].group.is_none());
+        assert_eq!(o[SecId::new(0)].relocs.len(), 3);
+    }
+
+    #[test]
+    fn drop_unused_undefined_keeps_referenced_symbols() {
+        let mut o = sample();
+        o.drop_unused_undefined();
+        let syms: Vec<&str> = o.symbols.iter().map(|s| s.name.as_str()).collect();
+        assert_eq!(syms, ["sa", "sb", "sc", "u"]);
+        let targets: Vec<&str> = o.sections[0]
+            .relocs
+            .iter()
+            .map(|r| o.symbol_name(r.sym))
+            .collect();
+        assert_eq!(targets, ["sa", "sb", "sc", "u"]);
     }
 }

@@ -1,0 +1,176 @@
+//! keep-old-code: the object from before the patch prepared for run-pre
+//! matching. Text and what it refers to are kept, every relocation becomes
+//! a ksplice relocation with a canary in the field, every kept function or
+//! matchable data item gets a ksplice_section, and tables the module loader
+//! would act on are renamed out of its way. [`filter_tables`] is shared
+//! with keep-new-code.
+
+use super::emit::Emit;
+use super::{LOADER_SYMBOLS, unsupported_at};
+use crate::engine::classify::{self, Kind};
+use crate::engine::elf::Object;
+use crate::engine::elf::howto;
+use crate::engine::error::ObjResult;
+use crate::engine::meta::HowtoType;
+use crate::engine::span::Analysis;
+use crate::engine::sysmap::SystemMap;
+
+/// Sections renamed in old code so that the module loader ignores them.
+fn old_code_rename(name: &str, kind: Kind) -> Option<String> {
+    let hide = kind == Kind::Export
+        || matches!(
+            name,
+            "__ex_table" | "__bug_table" | "__tracepoints" | "__markers"
+        );
+    hide.then(|| format!(".ksplice_pre.{name}"))
+}
+
+/// Whether a section's relocations become ksplice relocations in old code.
+fn old_code_rewrites(name: &str, kind: Kind) -> bool {
+    matches!(
+        kind,
+        Kind::Text | Kind::Rodata | Kind::String | Kind::Data | Kind::Export | Kind::BugTable
+    ) || name == "__ex_table"
+}
+
+/// keep-old-code of an analysis made with `split_tables` (its keep flags
+/// and shifts are recomputed from scratch).
+pub(super) fn old_code_of(mut a: Analysis, map: &SystemMap) -> ObjResult<Object> {
+    mark_old_code(&mut a);
+    a.compute_shifts();
+    Emit::new(&a, map).old_code()
+}
+
+/// The initial keep set of keep-old-code and its closure over references.
+fn mark_old_code(a: &mut Analysis) {
+    for (sect, spans) in a.spans.iter_mut().enumerate() {
+        let kind = a.kinds[sect];
+        let keep = (kind == Kind::Text && !a.obj.sections[sect].name.starts_with(".fixup"))
+            || kind == Kind::Export;
+        for s in spans.iter_mut() {
+            s.keep = keep;
+        }
+    }
+    let globals: Vec<(usize, u64)> = a
+        .obj
+        .symbols
+        .iter()
+        .filter(|s| s.is_global())
+        .filter_map(|s| Some((s.section.id()?.index(), s.value)))
+        .collect();
+    for (sect, value) in globals {
+        if a.kinds[sect] == Kind::Ignored || value == a.obj.sections[sect].size() && value != 0 {
+            continue;
+        }
+        if let Some(k) = a.find_span(sect, value) {
+            a.spans[sect][k].keep = true;
+        }
+    }
+    loop {
+        let mut changed = close_references(a);
+        changed |= filter_tables(a);
+        if !changed {
+            break;
+        }
+    }
+}
+
+/// Keeps every span a kept span refers to (worklist over relocations).
+/// Table entries do not keep the code they describe (that is the other way
+/// round, see [`filter_tables`]).
+fn close_references(a: &mut Analysis) -> bool {
+    let mut work: Vec<(usize, usize)> = Vec::new();
+    for (sect, spans) in a.spans.iter().enumerate() {
+        for (k, s) in spans.iter().enumerate() {
+            if s.keep {
+                work.push((sect, k));
+            }
+        }
+    }
+    let mut changed = false;
+    while let Some((sect, k)) = work.pop() {
+        let (start, size) = (a.spans[sect][k].start, a.spans[sect][k].size);
+        let table = classify::table(&a.obj.sections[sect].name);
+        let mut targets = Vec::new();
+        for r in a.relocs_in(sect, start, size) {
+            if let Some(t) = table
+                && t.addr_offset == Some((r.offset - start) % t.entry_size)
+            {
+                continue;
+            }
+            if let Some((ts, tk)) = a.reloc_target_span(sect, r)
+                && a.kinds[ts] != Kind::Ignored
+                && !a.spans[ts][tk].keep
+            {
+                targets.push((ts, tk));
+            }
+        }
+        for (ts, tk) in targets {
+            if !a.spans[ts][tk].keep {
+                a.spans[ts][tk].keep = true;
+                changed = true;
+                work.push((ts, tk));
+            }
+        }
+    }
+    changed
+}
+
+/// Keeps the table entries that describe kept code, and what those entries
+/// point to besides.
+pub(super) fn filter_tables(a: &mut Analysis) -> bool {
+    let mut changed = false;
+    for sect in 0..a.spans.len() {
+        let Some(t) = classify::table(&a.obj.sections[sect].name) else {
+            continue;
+        };
+        let Some(addr) = t.addr_offset else { continue };
+        for k in 0..a.spans[sect].len() {
+            if a.spans[sect][k].keep {
+                continue;
+            }
+            let start = a.spans[sect][k].start;
+            let Some(r) = a.reloc_at(sect, start + addr).copied() else {
+                continue;
+            };
+            if let Some((ts, tk)) = a.reloc_target_span(sect, &r)
+                && a.spans[ts][tk].keep
+            {
+                a.spans[sect][k].keep = true;
+                changed = true;
+            }
+        }
+    }
+    changed
+}
+
+impl Emit<'_> {
+    pub(super) fn old_code(mut self) -> ObjResult<Object> {
+        let a = self.a;
+        self.copy_sections(old_code_rename);
+        self.copy_symbols(Some(Kind::Export));
+        self.sections_records(true)?;
+        self.table_relocs("__bug_table", HowtoType::Bug);
+        self.table_relocs("__ex_table", HowtoType::Extable);
+        for sect in 0..a.obj.sections.len() {
+            if self.out_sect(sect).is_none() {
+                continue;
+            }
+            let rewrite = old_code_rewrites(&a.obj.sections[sect].name, a.kinds[sect]);
+            for span in a.spans[sect].iter().filter(|s| s.keep) {
+                for r in a.relocs_in(sect, span.start, span.size) {
+                    let s = &a.obj.symbols[r.sym];
+                    let loader = s.is_undefined() && LOADER_SYMBOLS.contains(&s.name.as_str());
+                    if rewrite && !loader {
+                        let h = howto::howto(r.r_type).map_err(|_| unsupported_at(a, sect, r))?;
+                        self.ksplice_reloc(sect, r, h)?;
+                    } else {
+                        self.elf_reloc(sect, r);
+                    }
+                }
+            }
+        }
+        self.out.sort_relocs();
+        Ok(self.out)
+    }
+}
