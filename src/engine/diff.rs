@@ -9,9 +9,10 @@
 //! place (read-only data, BUG line numbers) or unmatched, which can make its
 //! referrers differ in turn: the comparison runs to a fixed point.
 
-use crate::engine::classify::{self, Kind};
+use crate::engine::classify::Kind;
 use crate::engine::elf::{Reloc, SymId, SymSection, howto};
 use crate::engine::span::{Analysis, is_named};
+use crate::engine::tables;
 use std::collections::{HashMap, VecDeque};
 
 mod verdict;
@@ -118,7 +119,7 @@ impl Diff {
         self.new_match[n.0][n.1] = Some(o);
         // A table entry brings the piece of its "other" section with it.
         let name = &self.new.obj.sections[n.0].name;
-        if let Some(t) = classify::table(name)
+        if let Some(t) = tables::table(name)
             && let (Some(off), Some(_)) = (t.other_offset, t.other_sect)
             && !t.other_is_empty(&self.new.obj.sections[n.0], self.new.spans[n.0][n.1].start)
         {
@@ -323,10 +324,7 @@ impl Diff {
             let name = &self.old.obj.sections[sect].name;
             // Strings go by content, table entries and the pieces they point
             // to by what they describe: their offset-based labels mean nothing.
-            if k == Kind::String
-                || classify::table(name).is_some()
-                || classify::is_table_other(name)
-            {
+            if k == Kind::String || tables::table(name).is_some() || tables::is_table_other(name) {
                 continue;
             }
             for (i, sp) in spans.iter().enumerate() {
@@ -365,13 +363,13 @@ impl Diff {
         // index, not a search per section).
         let mut old_tables: HashMap<String, usize> = HashMap::new();
         for (i, s) in self.old.obj.sections.iter().enumerate() {
-            if classify::table(&s.name).is_some() {
+            if tables::table(&s.name).is_some() {
                 old_tables.entry(s.name.clone()).or_insert(i);
             }
         }
         for sect in 0..self.new.spans.len() {
             let name = self.new.obj.sections[sect].name.clone();
-            let Some(t) = classify::table(&name) else {
+            let Some(t) = tables::table(&name) else {
                 continue;
             };
             let Some(addr) = t.addr_offset else { continue };
@@ -450,7 +448,7 @@ impl Diff {
             return Err(RelocCause::Type);
         }
         // A pointer to a zero-length piece points to nothing in particular.
-        if let Some(t) = classify::table(&self.new.obj.sections[n.0].name)
+        if let Some(t) = tables::table(&self.new.obj.sections[n.0].name)
             && t.other_offset == Some(rn.offset - ns.start)
             && t.other_is_empty(&self.old.obj.sections[o.0], os.start)
             && t.other_is_empty(&self.new.obj.sections[n.0], ns.start)
@@ -645,7 +643,7 @@ impl Diff {
 
     /// A changed table entry `n`: the code it describes changes too.
     fn table_entry_changed(&mut self, n: SpanId) {
-        if let Some(t) = classify::table(&self.new.obj.sections[n.0].name)
+        if let Some(t) = tables::table(&self.new.obj.sections[n.0].name)
             && let Some(addr) = t.addr_offset
             && let Some((nt, _)) = Self::entry_target(&self.new, n, addr)
             && self.new_match[nt.0][nt.1].is_some()

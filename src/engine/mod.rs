@@ -21,4 +21,5 @@ pub mod metaread;
 pub mod report;
 pub mod span;
 pub mod sysmap;
+pub mod tables;
 pub mod transform;

@@ -11,6 +11,7 @@ use crate::engine::classify::{self, Kind};
 use crate::engine::elf::howto;
 use crate::engine::elf::{Object, Reloc, SecId, SymId, SymSection};
 use crate::engine::error::{ObjError, ObjResult};
+use crate::engine::tables;
 use std::hash::{BuildHasherDefault, Hasher};
 
 /// The hash maps of the engine's analyses and writers: keyed by symbol and
@@ -396,7 +397,7 @@ impl Analysis {
         for sect in 0..self.obj.sections.len() {
             let kind = self.kinds[sect];
             let size = self.obj.sections[sect].size();
-            let table = classify::table(&self.obj.sections[sect].name);
+            let table = tables::table(&self.obj.sections[sect].name);
             if kind == Kind::String && self.obj.sections[sect].sh_type != object::elf::SHT_NOBITS {
                 self.string_spans(sect);
             } else if kind == Kind::KspliceCall {
@@ -561,7 +562,7 @@ impl Analysis {
     /// Splits a table's dedicated "other" section (for example
     /// `.altinstr_replacement`) at the offsets the table's entries point to.
     fn split_table_others(&mut self) -> ObjResult<()> {
-        for t in classify::TABLES {
+        for t in tables::TABLES {
             let (Some(other_name), Some(other_off)) = (t.other_sect, t.other_offset) else {
                 continue;
             };
@@ -595,7 +596,7 @@ impl Analysis {
         let mut renames: Vec<(usize, usize, String)> = Vec::new();
         for (sect, spans) in self.spans.iter().enumerate() {
             let name = &self.obj.sections[sect].name;
-            let Some(t) = classify::table(name) else {
+            let Some(t) = tables::table(name) else {
                 continue;
             };
             let Some(addr) = t.addr_offset else { continue };

@@ -6,7 +6,7 @@
 //! `old_code.rs`, `new_code.rs` and `patches.rs`.
 
 use super::candidates::Candidates;
-use crate::engine::classify::{self, Kind};
+use crate::engine::classify::Kind;
 use crate::engine::diff::Diff;
 use crate::engine::elf::howto::Howto;
 use crate::engine::elf::{IdMap, Object, Reloc, SecId, Section, SymId, SymSection, Symbol};
@@ -14,6 +14,7 @@ use crate::engine::error::{ObjError, ObjResult};
 use crate::engine::meta::{self, HowtoType, Meta, SymRef};
 use crate::engine::span::{Analysis, is_named};
 use crate::engine::sysmap::SystemMap;
+use crate::engine::tables;
 use object::elf;
 
 /// Whether a kept span of this kind gets a ksplice_section for matching.
@@ -324,7 +325,7 @@ impl<'a> Emit<'a> {
             {
                 continue;
             }
-            let table = classify::table(&a.obj.sections[sect].name);
+            let table = tables::table(&a.obj.sections[sect].name);
             for span in a.spans[sect].iter().filter(|s| s.keep) {
                 let mut for_name = a.obj.sections[sect].name.clone();
                 if let Some(addr) = table.and_then(|t| t.addr_offset)
@@ -428,7 +429,7 @@ impl<'a> Emit<'a> {
         let Some(sect) = a.obj.section_by_name(table).map(SecId::index) else {
             return;
         };
-        let Some(t) = classify::table(table) else {
+        let Some(t) = tables::table(table) else {
             return;
         };
         let Some(addr) = t.addr_offset else { return };

@@ -8,7 +8,7 @@
 use super::emit::{Emit, matchable};
 use super::old_code::filter_tables;
 use super::{LOADER_SYMBOLS, NewCode, unsupported_at};
-use crate::engine::classify::{self, Kind};
+use crate::engine::classify::Kind;
 use crate::engine::diff::{Diff, SpanId};
 use crate::engine::elf::howto;
 use crate::engine::elf::{Object, Reloc, SecId};
@@ -16,6 +16,7 @@ use crate::engine::error::{ObjError, ObjResult};
 use crate::engine::report::Report;
 use crate::engine::span::{Analysis, is_named, label_file};
 use crate::engine::sysmap::SystemMap;
+use crate::engine::tables;
 
 /// True for code without a named entry point (out-of-line stubs): nothing
 /// calls it, its one referrer jumps to it.
@@ -113,7 +114,7 @@ fn keep_referenced_strings(d: &mut Diff) {
 /// code) that kept entries point to.
 fn keep_table_others(a: &mut Analysis) -> bool {
     let mut changed = false;
-    for t in classify::TABLES {
+    for t in tables::TABLES {
         let (Some(off), Some(_)) = (t.other_offset, t.other_sect) else {
             continue;
         };
@@ -167,7 +168,7 @@ impl<'a> Emit<'a> {
         if s.section.is_const() {
             return true;
         }
-        if let Some(t) = classify::table(&a.obj.sections[sect].name) {
+        if let Some(t) = tables::table(&a.obj.sections[sect].name) {
             let rel = (r.offset - span_start) % t.entry_size;
             if t.addr_offset == Some(rel) || t.other_offset == Some(rel) {
                 return true;

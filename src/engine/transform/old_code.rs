@@ -7,13 +7,14 @@
 
 use super::emit::Emit;
 use super::{LOADER_SYMBOLS, unsupported_at};
-use crate::engine::classify::{self, Kind};
+use crate::engine::classify::Kind;
 use crate::engine::elf::Object;
 use crate::engine::elf::howto;
 use crate::engine::error::ObjResult;
 use crate::engine::meta::HowtoType;
 use crate::engine::span::Analysis;
 use crate::engine::sysmap::SystemMap;
+use crate::engine::tables;
 
 /// Sections renamed in old code so that the module loader ignores them.
 fn old_code_rename(name: &str, kind: Kind) -> Option<String> {
@@ -90,7 +91,7 @@ fn close_references(a: &mut Analysis) -> bool {
     let mut changed = false;
     while let Some((sect, k)) = work.pop() {
         let (start, size) = (a.spans[sect][k].start, a.spans[sect][k].size);
-        let table = classify::table(&a.obj.sections[sect].name);
+        let table = tables::table(&a.obj.sections[sect].name);
         let mut targets = Vec::new();
         for r in a.relocs_in(sect, start, size) {
             if let Some(t) = table
@@ -121,7 +122,7 @@ fn close_references(a: &mut Analysis) -> bool {
 pub(super) fn filter_tables(a: &mut Analysis) -> bool {
     let mut changed = false;
     for sect in 0..a.spans.len() {
-        let Some(t) = classify::table(&a.obj.sections[sect].name) else {
+        let Some(t) = tables::table(&a.obj.sections[sect].name) else {
             continue;
         };
         let Some(addr) = t.addr_offset else { continue };
