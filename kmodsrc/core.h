@@ -49,8 +49,11 @@ enum abort_cause {
 	UNEXPECTED,
 };
 
-/* The names the tools know the causes by (src/update explains each). */
-static const char *const cause_names[] __maybe_unused = {
+/*
+ * The names the tools know the causes by (src/update explains each); used
+ * by ksplice.c only, kept next to the causes.
+ */
+__maybe_unused static const char *const cause_names[] = {
 	[OK] = "ok",
 	[NO_MATCH] = "no_match",
 	[CODE_BUSY] = "code_busy",
