@@ -2,10 +2,16 @@
 /*
  * Ksplice update metadata, as ksplice-obj writes it (docs/FORMAT.md), and
  * the interface between the update modules and the core module.
+ *
+ * The records, their sizes and every constant below are also written by
+ * src/engine/meta.rs; tests/kmodsrc_abi.rs reads this header and fails when
+ * the two sides differ. Keep the simple forms it reads: "#define NAME VALUE",
+ * enums of "NAME," or "NAME = VALUE," and one member per line in the records.
  */
 #ifndef KSPLICE_H
 #define KSPLICE_H
 
+#include <linux/build_bug.h>
 #include <linux/types.h>
 #include <linux/list.h>
 
@@ -60,6 +66,48 @@ struct ksplice_system_map {
 	unsigned long nr_candidates;
 	const unsigned long *candidates;
 };
+
+/* The size of each record in its section. */
+#define KSPLICE_SYMBOL_SIZE	32
+#define KSPLICE_RELOC_SIZE	40
+#define KSPLICE_HOWTO_SIZE	32
+#define KSPLICE_SECTION_SIZE	48
+#define KSPLICE_PATCH_SIZE	48
+#define KSPLICE_SYSTEM_MAP_SIZE	24
+
+static_assert(sizeof(struct ksplice_symbol) == KSPLICE_SYMBOL_SIZE);
+static_assert(sizeof(struct ksplice_reloc) == KSPLICE_RELOC_SIZE);
+static_assert(sizeof(struct ksplice_reloc_howto) == KSPLICE_HOWTO_SIZE);
+static_assert(sizeof(struct ksplice_section) == KSPLICE_SECTION_SIZE);
+static_assert(sizeof(struct ksplice_patch) == KSPLICE_PATCH_SIZE);
+static_assert(sizeof(struct ksplice_system_map) == KSPLICE_SYSTEM_MAP_SIZE);
+
+/* ksplice_reloc_howto.type */
+enum ksplice_reloc_howto_type {
+	KSPLICE_HOWTO_RELOC = 0,	/* an ordinary relocation */
+	KSPLICE_HOWTO_RELOC_PATCH = 1,	/* the oldaddr of a patch */
+	KSPLICE_HOWTO_DATE = 2,		/* a __DATE__ string */
+	KSPLICE_HOWTO_TIME = 3,		/* a __TIME__ string */
+	KSPLICE_HOWTO_BUG = 4,		/* a __bug_table entry */
+	KSPLICE_HOWTO_EXTABLE = 5,	/* an __ex_table entry */
+	KSPLICE_HOWTO_SYMBOL = 6,	/* a marker: no field */
+};
+
+/* ksplice_section.flags */
+#define KSPLICE_SECTION_TEXT	0x1
+#define KSPLICE_SECTION_RODATA	0x2
+#define KSPLICE_SECTION_DATA	0x4
+#define KSPLICE_SECTION_STRING	0x8
+
+/* ksplice_patch.type */
+enum ksplice_patch_type {
+	KSPLICE_PATCH_TEXT = 0,		/* a jump at oldaddr */
+	KSPLICE_PATCH_DATA = 1,		/* contents written at oldaddr */
+	KSPLICE_PATCH_EXPORT = 2,	/* an export renamed (unsupported) */
+};
+
+/* What every field a ksplice_reloc fills holds until it is filled. */
+#define KSPLICE_CANARY		0x7777777777777777UL
 
 /* Patch-author hooks, in the order they run (.ksplice_call_<name>). */
 enum ksplice_hook_kind {
