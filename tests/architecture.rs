@@ -292,3 +292,73 @@ fn no_function_is_too_long() {
         bad.join("\n")
     );
 }
+
+/// The paragraph of docs/DESIGN.md that starts with `**`FOLDER`**`.
+fn design_paragraph(design: &str, folder: &str) -> String {
+    let head = format!("**`{folder}`**");
+    let start = design
+        .find(&head)
+        .unwrap_or_else(|| panic!("docs/DESIGN.md has no paragraph {head}"));
+    let rest = &design[start..];
+    let end = rest.find("\n\n").unwrap_or(rest.len());
+    rest[..end].to_string()
+}
+
+/// The names a paragraph gives modules: "`name`:" or "`name/`:".
+fn described_modules(paragraph: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    for piece in paragraph.split('`').collect::<Vec<_>>().windows(2) {
+        let (name, after) = (piece[0], piece[1]);
+        let name = name.trim_end_matches('/');
+        if after.starts_with(':')
+            && !name.is_empty()
+            && name.chars().all(|c| c.is_ascii_lowercase() || c == '_')
+        {
+            out.push(name.to_string());
+        }
+    }
+    out
+}
+
+/// Every module of every folder of `src/` is described in its paragraph of
+/// docs/DESIGN.md, and every module described there exists.
+#[test]
+fn design_describes_every_module() {
+    let design = fs::read_to_string(Path::new(ROOT).join("docs/DESIGN.md")).unwrap();
+    for folder in LAYERS.iter().flat_map(|l| l.iter()) {
+        let para = design_paragraph(&design, &format!("src/{folder}/"));
+        let described = described_modules(&para);
+        let dir = Path::new(ROOT).join("src").join(folder);
+        for name in &described {
+            assert!(
+                dir.join(format!("{name}.rs")).is_file() || dir.join(name).is_dir(),
+                "docs/DESIGN.md describes src/{folder}/{name}, which does not exist"
+            );
+        }
+        for e in fs::read_dir(&dir).unwrap().flatten() {
+            let file = e.file_name().to_string_lossy().into_owned();
+            let name = file.trim_end_matches(".rs");
+            if name != "mod" {
+                assert!(
+                    described.iter().any(|d| d == name),
+                    "docs/DESIGN.md does not describe src/{folder}/{file} (\"`{name}`: ...\")"
+                );
+            }
+        }
+    }
+}
+
+/// Every file of kmodsrc/ is named in its paragraph of docs/DESIGN.md.
+#[test]
+fn design_names_every_kernel_file() {
+    let design = fs::read_to_string(Path::new(ROOT).join("docs/DESIGN.md")).unwrap();
+    let para = design_paragraph(&design, "kmodsrc/");
+    for f in sources("kmodsrc", &["c", "h"]) {
+        let rel = f.strip_prefix(Path::new(ROOT).join("kmodsrc")).unwrap();
+        let rel = rel.to_string_lossy();
+        assert!(
+            para.contains(&format!("`{rel}`")),
+            "docs/DESIGN.md does not name kmodsrc/{rel}"
+        );
+    }
+}

@@ -7,7 +7,7 @@
 //! declaration. Record layouts are computed with the x86-64 (LP64) rules.
 
 use ksplice::engine::elf::howto::howto;
-use ksplice::engine::elf::{Object, Section};
+use ksplice::engine::elf::{Object, SecId, Section};
 use ksplice::engine::meta::{self, HowtoType, Meta, PatchType, SymRef};
 use ksplice::engine::transform::HOOK_SECTIONS;
 use object::elf;
@@ -417,7 +417,15 @@ fn writer_follows_the_layout() {
         u64::from(pc32.signed)
     );
 
-    m.reloc(&mut obj, ".text.f", (0, 8), SymRef::Record(sym), ho, -4, 12);
+    m.reloc(
+        &mut obj,
+        ".text.f",
+        (SecId::new(0), 8),
+        SymRef::Record(sym),
+        ho,
+        -4,
+        12,
+    );
     let o = offsets(&h, "ksplice_reloc");
     let rs = ".ksplice_relocs.text.f";
     for p in ["blank_addr", "symbol", "howto"] {
@@ -426,7 +434,14 @@ fn writer_follows_the_layout() {
     assert_eq!(field(&obj, rs, o["insn_addend"], 8), -4i64 as u64);
     assert_eq!(field(&obj, rs, o["target_addend"], 8), 12);
 
-    m.ksection(&mut obj, ".text.f", sym, (0, 0), 40, meta::SECTION_TEXT);
+    m.ksection(
+        &mut obj,
+        ".text.f",
+        sym,
+        (SecId::new(0), 0),
+        40,
+        meta::SECTION_TEXT,
+    );
     let o = offsets(&h, "ksplice_section");
     let ss = ".ksplice_sections.text.f";
     assert!(has_ptr(&obj, ss, o["symbol"]));
