@@ -71,6 +71,25 @@ pub fn good() -> Vec<u8> {
     finish(t)
 }
 
+/// A good archive with a GNU long name, a pax path, a file of several
+/// blocks and a subdirectory.
+pub fn varied() -> Vec<u8> {
+    let mut t = Vec::new();
+    entry(&mut t, b"ksplice-k/", b'5', b"");
+    entry(
+        &mut t,
+        b"././@LongLink",
+        b'L',
+        format!("ksplice-k/{}", "l".repeat(120)).as_bytes(),
+    );
+    entry(&mut t, b"ksplice-k/x", b'0', &[7u8; 700]);
+    entry(&mut t, b"pax", b'x', &pax_record("path", "ksplice-k/p"));
+    entry(&mut t, b"ksplice-k/y", b'0', b"pax named");
+    entry(&mut t, b"ksplice-k/sub/", b'5', b"");
+    entry(&mut t, b"ksplice-k/sub/z.ko", b'0', b"");
+    finish(t)
+}
+
 /// The offsets of the header blocks of the well-formed archive `t`.
 pub fn header_offsets(t: &[u8]) -> Vec<usize> {
     let mut out = Vec::new();
