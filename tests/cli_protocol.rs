@@ -1,11 +1,11 @@
 //! Protocol-level tests of the `ksplice-obj` command line: one test per
 //! documented behaviour and per bad-input case.
 
-mod common;
+mod support;
 
-use common::*;
 use std::fs;
 use std::process::Command;
+use support::*;
 
 const MISSING_WORDS: &[&str] = &["No such file", "not found", "does not exist"];
 const CORRUPT_WORDS: &[&str] = &["truncated", "corrupt", "invalid"];

@@ -9,9 +9,9 @@
 //! | `mutated_metadata_never_panics` | objects carrying Ksplice metadata (old code, finalized, rmsyms, new code) with the metadata sections' bytes and relocations mutated | `metaread::Reader`, finalize and rmsyms again |
 //! | `mutated_texts_never_panic` | System.map, `contents`, `utsname`, `patched`, report JSON and `conflicts` texts, mutated by bytes and by tokens (`..`, `/`, long names, deep nesting, NUL, invalid UTF-8) | `SystemMap::parse`, `sysmap::lookup_text`, `Contents::parse` (a parsed `contents` never names a file outside the update), `Utsname::parse`, `parse_patched`, `patched_file` (the JSON reader), `describe_conflicts` |
 //! | `mutated_updates_never_escape` | gzip'ed update tarballs with mutated `contents`/`utsname`, file names, headers and streams | `tarball::unpack_gz`, `Update::open` (validation), `check_kernel`; nothing is written outside the destination |
+//! | `fuzz_mutated_archives` | gzip'ed tar archives with flipped bits, mutated headers and sizes, truncation, random data, blocks duplicated or dropped | `tarball::unpack_gz`; nothing is written outside the destination, no link is made |
 //!
-//! The tar reader has its own fuzz test (`tarball::tests::fuzz_mutated_archives`)
-//! and the DWARF reader too (`tests/layout.rs`).
+//! The DWARF reader has its own fuzz test (`tests/layout.rs`).
 //!
 //! `KSPLICE_FUZZ_ITERS` sets the number of mutants of each target (defaults
 //! keep each target to a few seconds); `KSPLICE_FUZZ_SEED` the first seed
@@ -738,5 +738,136 @@ fn mutated_updates_never_escape() {
         },
     );
     assert!(opened > 0, "no mutant opened: the mutations are too coarse");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+// ---------------------------------------------------------------- tar archives
+
+/// The seed archives of the tar target (uncompressed) and the offsets of
+/// their headers.
+fn tar_seeds() -> Vec<(Vec<u8>, Vec<usize>)> {
+    use support::tar::{good, header_offsets, varied};
+    [good(), varied()]
+        .into_iter()
+        .map(|t| {
+            let h = header_offsets(&t);
+            (t, h)
+        })
+        .collect()
+}
+
+/// One mutant of a seed archive: bit flips, header fields (checksum kept
+/// right), truncation, random data, a block duplicated or dropped, an
+/// entry's size; sometimes the compressed stream is damaged instead.
+fn mutate_tar(seeds: &[(Vec<u8>, Vec<usize>)], rng: &mut XorShift) -> Vec<u8> {
+    use support::tar::{BLOCK, fix_checksum, gz};
+    let (base, headers) = &seeds[rng.below(seeds.len())];
+    let mut t = base.clone();
+    match rng.below(7) {
+        0 => {
+            for _ in 0..1 + rng.below(8) {
+                let i = rng.below(t.len());
+                t[i] ^= 1 << rng.below(8);
+            }
+        }
+        1 | 2 => {
+            // Mutate a header and keep its checksum right, to get past it.
+            let h = headers[rng.below(headers.len())];
+            for _ in 0..1 + rng.below(4) {
+                let i = h + rng.below(500);
+                t[i] = match rng.below(4) {
+                    0 => rng.next() as u8,
+                    1 => {
+                        let interesting = b"0125Lxg/.\0";
+                        interesting[rng.below(interesting.len())]
+                    }
+                    2 => b'7',
+                    _ => 0xff,
+                };
+            }
+            fix_checksum(&mut t[h..h + BLOCK]);
+        }
+        3 => t.truncate(rng.below(t.len())),
+        4 => {
+            let n = rng.below(4 * BLOCK);
+            t = (0..n).map(|_| rng.next() as u8).collect();
+        }
+        5 => {
+            // Duplicate or drop a block.
+            let b = rng.below(t.len() / BLOCK) * BLOCK;
+            if rng.below(2) == 0 {
+                let blk = t[b..b + BLOCK].to_vec();
+                t.splice(b..b, blk);
+            } else {
+                t.drain(b..b + BLOCK);
+            }
+        }
+        _ => {
+            // Set the size of an entry to something else.
+            let h = headers[rng.below(headers.len())];
+            let size = match rng.below(3) {
+                0 => rng.below(4096) as u64,
+                1 => rng.next() >> rng.below(64),
+                _ => 0,
+            };
+            if size < 0o77777777777 {
+                t[h + 124..h + 135].copy_from_slice(format!("{size:011o}").as_bytes());
+            } else {
+                t[h + 124..h + 128].copy_from_slice(&[0x80, 0, 0, 0]);
+                t[h + 128..h + 136].copy_from_slice(&size.to_be_bytes());
+            }
+            fix_checksum(&mut t[h..h + BLOCK]);
+        }
+    }
+    let mut data = gz(&t);
+    if rng.below(8) == 0 {
+        // Damage the compressed stream instead.
+        let i = rng.below(data.len());
+        data[i] ^= 1 << rng.below(8);
+    }
+    data
+}
+
+/// Random and mutated tar archives: unpacking returns Ok or Err, never
+/// panics, and never writes outside its destination or makes links.
+#[test]
+fn fuzz_mutated_archives() {
+    use ksplice::package::tarball::{TempDir, unpack_gz};
+    let dir = scratch("fuzz-tar");
+    let seeds = tar_seeds();
+    let (execs, ok) = fuzz(
+        "tar",
+        400,
+        &dir,
+        |rng, _| mutate_tar(&seeds, rng),
+        |data, _| {
+            let outer = TempDir::new().unwrap();
+            let dest = outer.path().join("d");
+            std::fs::create_dir(&dest).unwrap();
+            let ok = match unpack_gz(data, &dest) {
+                Ok(top) => {
+                    assert!(top.starts_with(&dest));
+                    true
+                }
+                Err(e) => {
+                    assert!(!e.to_string().is_empty());
+                    false
+                }
+            };
+            let names: Vec<_> = std::fs::read_dir(outer.path())
+                .unwrap()
+                .map(|e| e.unwrap().file_name())
+                .collect();
+            assert_eq!(names, vec![std::ffi::OsString::from("d")]);
+            for p in tree(&dest) {
+                let ft = std::fs::symlink_metadata(dest.join(&p))
+                    .unwrap()
+                    .file_type();
+                assert!(ft.is_dir() || ft.is_file(), "{p:?}: {ft:?}");
+            }
+            ok
+        },
+    );
+    assert!(ok > 0 && ok < execs, "ok {ok}, refused {}", execs - ok);
     let _ = std::fs::remove_dir_all(&dir);
 }

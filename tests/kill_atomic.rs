@@ -1,44 +1,27 @@
 //! Kill `ksplice-obj` with SIGKILL at random moments and check that no
 //! protocol file is ever left partially written.
 
-mod common;
+mod support;
 
-use common::*;
 use std::collections::BTreeSet;
 use std::fs;
 use std::path::Path;
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use support::fuzz::XorShift;
+use support::*;
 
-/// xorshift64* PRNG; no external crates.
-struct Rng(u64);
-
-impl Rng {
-    fn from_time() -> (Rng, u64) {
-        let seed = match std::env::var("KSPLICE_KILL_SEED") {
-            Ok(s) => s.parse().expect("KSPLICE_KILL_SEED must be a u64"),
-            Err(_) => {
-                let t = SystemTime::now()
-                    .duration_since(UNIX_EPOCH)
-                    .unwrap()
-                    .as_nanos() as u64;
-                t ^ ((std::process::id() as u64) << 32) ^ 0x9E37_79B9_7F4A_7C15
-            }
-        };
-        (Rng(if seed == 0 { 1 } else { seed }), seed)
-    }
-
-    fn next(&mut self) -> u64 {
-        let mut x = self.0;
-        x ^= x >> 12;
-        x ^= x << 25;
-        x ^= x >> 27;
-        self.0 = x;
-        x.wrapping_mul(0x2545_F491_4F6C_DD1D)
-    }
-
-    fn below(&mut self, n: u64) -> u64 {
-        if n == 0 { 0 } else { self.next() % n }
+/// The seed of a run: `KSPLICE_KILL_SEED`, or else from the clock.
+fn kill_seed() -> u64 {
+    match std::env::var("KSPLICE_KILL_SEED") {
+        Ok(s) => s.parse().expect("KSPLICE_KILL_SEED must be a u64"),
+        Err(_) => {
+            let t = SystemTime::now()
+                .duration_since(UNIX_EPOCH)
+                .unwrap()
+                .as_nanos() as u64;
+            t ^ ((std::process::id() as u64) << 32) ^ 0x9E37_79B9_7F4A_7C15
+        }
     }
 }
 
@@ -186,7 +169,7 @@ fn wait_for_orphans(dir: &Path) {
 }
 
 /// Set up the state an operation starts from.
-fn prepare(d: &TestDir, op: Op, refs: &Refs, rng: &mut Rng) {
+fn prepare(d: &TestDir, op: Op, refs: &Refs, rng: &mut XorShift) {
     match op {
         Op::OldCode => {
             // Either start from nothing or overwrite a complete previous output.
@@ -390,7 +373,8 @@ fn timed_run(d: &TestDir, op: Op, cfg: &str) -> (ExitStatus, Duration) {
 
 #[test]
 fn sigkill_never_leaves_partial_outputs() {
-    let (mut rng, seed) = Rng::from_time();
+    let seed = kill_seed();
+    let mut rng = XorShift::new(seed);
     eprintln!("kill_atomic seed: {seed} (set KSPLICE_KILL_SEED to reproduce)");
 
     let d = TestDir::new("kill_atomic");
@@ -442,7 +426,7 @@ fn sigkill_never_leaves_partial_outputs() {
         cmb_old,
         cmb_new,
     };
-    let dur_of = |op: Op, d: &TestDir, refs: &Refs, rng: &mut Rng| -> Duration {
+    let dur_of = |op: Op, d: &TestDir, refs: &Refs, rng: &mut XorShift| -> Duration {
         // Measure the three remaining operations from their prepared state.
         prepare(d, op, refs, rng);
         let (st, dur) = timed_run(d, op, &cfg);
@@ -469,7 +453,7 @@ fn sigkill_never_leaves_partial_outputs() {
         let op = OPS[idx];
         prepare(&d, op, &refs, &mut rng);
         let max = durs[idx].as_nanos() as u64;
-        let delay = Duration::from_nanos(rng.below(max + 1));
+        let delay = Duration::from_nanos(rng.next() % (max + 1));
         let mut child = spawn(&d, op, &cfg);
         std::thread::sleep(delay);
         let _ = child.kill(); // SIGKILL

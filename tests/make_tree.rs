@@ -2,15 +2,15 @@
 //! once with `make -j8` and once with `make -j1`, and check that both runs
 //! leave exactly the same protocol files behind.
 
-mod common;
+mod support;
 
-use common::*;
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::fs;
 use std::path::Path;
 use std::process::Command;
 use std::time::Instant;
+use support::*;
 
 const TOP_DIRS: usize = 4;
 const SUB_DIRS: usize = 5;
