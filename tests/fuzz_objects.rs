@@ -27,7 +27,6 @@ use ksplice::engine::sysmap::{self, SystemMap};
 use ksplice::engine::transform;
 use ksplice::package::{Contents, Update, Utsname, names, patched};
 use ksplice::update;
-use std::io::Write;
 use std::path::Path;
 use support::fuzz::{XorShift, fuzz};
 use support::*;
@@ -539,33 +538,6 @@ fn mutated_texts_never_panic() {
 
 // ---------------------------------------------------------------- updates
 
-/// A ustar header for `name`.
-fn tar_header(name: &str, typeflag: u8, size: usize) -> [u8; 512] {
-    let mut h = [0u8; 512];
-    let n = name.len().min(100);
-    h[..n].copy_from_slice(&name.as_bytes()[..n]);
-    h[100..107].copy_from_slice(if typeflag == b'5' {
-        b"0000755"
-    } else {
-        b"0000644"
-    });
-    h[108..115].copy_from_slice(b"0000000");
-    h[116..123].copy_from_slice(b"0000000");
-    h[124..135].copy_from_slice(format!("{size:011o}").as_bytes());
-    h[136..147].copy_from_slice(b"00000000000");
-    h[156] = typeflag;
-    h[257..263].copy_from_slice(b"ustar\0");
-    h[263..265].copy_from_slice(b"00");
-    fix_checksum(&mut h);
-    h
-}
-
-fn fix_checksum(h: &mut [u8]) {
-    h[148..156].copy_from_slice(b"        ");
-    let sum: u32 = h.iter().map(|&b| u32::from(b)).sum();
-    h[148..155].copy_from_slice(format!("{sum:06o}\0").as_bytes());
-}
-
 /// The files of a good update `ksplice-abc`.
 fn update_files() -> Vec<(String, Vec<u8>)> {
     let mut f: Vec<(String, Vec<u8>)> = vec![
@@ -587,26 +559,14 @@ fn update_files() -> Vec<(String, Vec<u8>)> {
     f
 }
 
+/// The tar archive of update `ksplice-abc` holding `files`.
 fn tar_of(files: &[(String, Vec<u8>)]) -> Vec<u8> {
     let mut t = Vec::new();
-    t.extend_from_slice(&tar_header("ksplice-abc/", b'5', 0));
+    tar::entry(&mut t, b"ksplice-abc/", b'5', b"");
     for (name, data) in files {
-        t.extend_from_slice(&tar_header(
-            &format!("ksplice-abc/{name}"),
-            b'0',
-            data.len(),
-        ));
-        t.extend_from_slice(data);
-        t.resize(t.len().div_ceil(512) * 512, 0);
+        tar::entry(&mut t, format!("ksplice-abc/{name}").as_bytes(), b'0', data);
     }
-    t.extend_from_slice(&[0u8; 1024]);
-    t
-}
-
-fn gzip(data: &[u8]) -> Vec<u8> {
-    let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
-    e.write_all(data).unwrap();
-    e.finish().unwrap()
+    tar::finish(t)
 }
 
 /// Every entry under `dir` (relative), sorted.
@@ -680,9 +640,9 @@ fn mutated_updates_never_escape() {
                     t[i] =
                         [0u8, b'/', b'.', b'2', b'5', b'1', 0xff, rng.next() as u8][rng.below(8)];
                 }
-                fix_checksum(&mut t[h..h + 512]);
+                tar::fix_checksum(&mut t[h..h + 512]);
             }
-            let mut z = gzip(&t);
+            let mut z = tar::gz(&t);
             if rng.below(10) == 0 {
                 let i = rng.below(z.len());
                 z[i] ^= 1 << rng.below(8);

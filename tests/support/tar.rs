@@ -6,10 +6,12 @@ use std::io::Write;
 /// Size of a tar block.
 pub const BLOCK: usize = 512;
 
-/// A ustar header block for `name` with a correct checksum.
+/// A ustar header block for `name` (cut at the field's 100 bytes) with a
+/// correct checksum.
 pub fn header(name: &[u8], typeflag: u8, size: u64) -> [u8; BLOCK] {
     let mut h = [0u8; BLOCK];
-    h[..name.len()].copy_from_slice(name);
+    let n = name.len().min(100);
+    h[..n].copy_from_slice(&name[..n]);
     h[100..107].copy_from_slice(b"0000644");
     h[124..135].copy_from_slice(format!("{size:011o}").as_bytes());
     h[156] = typeflag;
