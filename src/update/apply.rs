@@ -233,3 +233,123 @@ fn aborted(k: &Kernel, kid: &str, debug: &DebugOpts, loaded: &[String]) {
     }
     unload(k, loaded);
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::update::testkit::{FakeKernel, KID, Op, finish, quiet_ui};
+
+    fn run(fake: &FakeKernel, update: &Path, partial: bool, debug: &DebugOpts) -> Result<u8> {
+        let opts = ApplyOpts {
+            update,
+            partial,
+            debug,
+        };
+        apply(&opts, fake.env(), &quiet_ui("ksplice-apply"))
+    }
+
+    #[test]
+    fn applies_loads_in_order_and_records() {
+        let fake = FakeKernel::new("applied", "ok", "");
+        let u = fake.update(&["vmlinux"]);
+        let kernel = fake.serve_stage(vec![Op::Write, Op::Read("applied")]);
+        let code = run(&fake, &u, false, &DebugOpts::default()).unwrap();
+        assert_eq!(code, EXIT_OK);
+        assert_eq!(finish(kernel), ["write apply", "read applied"]);
+        assert_eq!(
+            fake.log(),
+            [
+                "insmod ksplice_abc",
+                "insmod ksplice_abc_vmlinux_new",
+                "insmod ksplice_abc_vmlinux_old",
+                "rmmod ksplice_abc_vmlinux_old",
+            ]
+        );
+        assert!(fake.path("state").join(KID).join("description").is_file());
+        // Applying again does nothing.
+        let stage = fake.path("sys/kernel/ksplice/abc/stage");
+        std::fs::remove_file(&stage).unwrap();
+        std::fs::write(&stage, "applied\n").unwrap();
+        let code = run(&fake, &u, false, &DebugOpts::default()).unwrap();
+        assert_eq!(code, EXIT_OK);
+        assert_eq!(fake.log().len(), 4);
+    }
+
+    #[test]
+    fn abort_cleans_up_in_reverse_load_order() {
+        let fake = FakeKernel::new("preparing", "code_busy", "bash 42 do_sys\n");
+        let u = fake.update(&["vmlinux", "kobject_example"]);
+        fs_load(&fake, "kobject_example");
+        let debugfile = fake.path("debug.txt");
+        let debug = DebugOpts {
+            debug: false,
+            debugfile: Some(debugfile.clone()),
+        };
+        let code = run(&fake, &u, false, &debug).unwrap();
+        assert_eq!(code, EXIT_ABORTED);
+        let log = fake.log();
+        let (loads, unloads) = log.split_at(5);
+        let reversed: Vec<String> = loads
+            .iter()
+            .rev()
+            .map(|l| l.replace("insmod", "rmmod"))
+            .collect();
+        assert_eq!(unloads, reversed);
+        assert_eq!(std::fs::read_to_string(debugfile).unwrap(), "debug trace\n");
+        assert!(!fake.path("state").join(KID).exists());
+    }
+
+    #[test]
+    fn load_failure_unloads_what_was_loaded() {
+        let fake = FakeKernel::new("applied", "ok", "");
+        let u = fake.update(&["vmlinux"]);
+        fake.fail_insmod("ksplice_abc_vmlinux_old");
+        let e = run(&fake, &u, false, &DebugOpts::default()).unwrap_err();
+        assert!(format!("{e:#}").contains("cannot load the old code module"));
+        assert_eq!(
+            fake.log()[3..],
+            ["rmmod ksplice_abc_vmlinux_new", "rmmod ksplice_abc"]
+        );
+        assert!(!fake.loaded("ksplice_abc"));
+    }
+
+    #[test]
+    fn missing_target_needs_partial() {
+        let fake = FakeKernel::new("applied", "ok", "");
+        let u = fake.update(&["vmlinux", "kobject_example"]);
+        let code = run(&fake, &u, false, &DebugOpts::default()).unwrap();
+        assert_eq!(code, EXIT_ABORTED);
+        assert!(fake.log().is_empty());
+        let kernel = fake.serve_stage(vec![Op::Write, Op::Read("applied")]);
+        let code = run(&fake, &u, true, &DebugOpts::default()).unwrap();
+        assert_eq!(code, EXIT_OK);
+        finish(kernel);
+        let partial = fake.path("sys/kernel/ksplice/abc/partial");
+        assert!(std::fs::read_to_string(partial).unwrap().starts_with('1'));
+    }
+
+    #[test]
+    fn load_and_cleanup_orders() {
+        let fake = FakeKernel::new("applied", "ok", "");
+        let u = Update::open(&fake.update(&["vmlinux", "ext4"])).unwrap();
+        let order: Vec<&str> = load_order(&u).into_iter().map(|(m, _, _)| m).collect();
+        assert_eq!(
+            order,
+            [
+                "ksplice_abc",
+                "ksplice_abc_vmlinux_new",
+                "ksplice_abc_vmlinux_old",
+                "ksplice_abc_ext4_new",
+                "ksplice_abc_ext4_old",
+            ]
+        );
+        let loaded: Vec<String> = order.iter().map(|m| m.to_string()).collect();
+        let mut reversed = order.clone();
+        reversed.reverse();
+        assert_eq!(cleanup_order(&loaded), reversed);
+    }
+
+    fn fs_load(fake: &FakeKernel, module: &str) {
+        std::fs::create_dir_all(fake.path("sys/module").join(module)).unwrap();
+    }
+}

@@ -199,3 +199,118 @@ fn unload_reversed(k: &Kernel, kid: &str, file_contents: Option<Contents>) -> Re
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::update::testkit::{FakeKernel, KID, Op, finish, quiet_ui};
+
+    fn names(v: &[&str]) -> Vec<String> {
+        v.iter().map(|s| s.to_string()).collect()
+    }
+
+    #[test]
+    fn unload_order_from_contents_then_leftovers() {
+        let c = Contents::for_targets(KID, &["vmlinux", "ext4"]);
+        let leftover = names(&["ksplice_abc_ext4_old", "ksplice_abc_xfs_old"]);
+        assert_eq!(
+            change_unload_order(Some(&c), &leftover, &[]),
+            [
+                "ksplice_abc_xfs_old",
+                "ksplice_abc_ext4_old",
+                "ksplice_abc_vmlinux_old",
+                "ksplice_abc_ext4_new",
+                "ksplice_abc_vmlinux_new",
+            ]
+        );
+        let olds = names(&["ksplice_abc_ext4_old"]);
+        let news = names(&["ksplice_abc_ext4_new", "ksplice_abc_vmlinux_new"]);
+        assert_eq!(
+            change_unload_order(None, &olds, &news),
+            [
+                "ksplice_abc_ext4_old",
+                "ksplice_abc_vmlinux_new",
+                "ksplice_abc_ext4_new",
+            ]
+        );
+    }
+
+    #[test]
+    fn reverses_unloads_and_forgets() {
+        let fake = FakeKernel::new("applied", "ok", "");
+        let kernel = fake.serve_stage(vec![
+            Op::Read("applied"),
+            Op::Write,
+            Op::Read("reversed"),
+            Op::Write,
+        ]);
+        fake.install("applied");
+        std::fs::create_dir_all(fake.path("state/abc")).unwrap();
+        let ui = quiet_ui("ksplice-undo");
+        let code = undo("ksplice-abc", &DebugOpts::default(), fake.env(), &ui).unwrap();
+        assert_eq!(code, EXIT_OK);
+        assert_eq!(
+            finish(kernel),
+            [
+                "read applied",
+                "write reverse",
+                "read reversed",
+                "write cleanup"
+            ]
+        );
+        assert_eq!(
+            fake.log(),
+            ["rmmod ksplice_abc_vmlinux_new", "rmmod ksplice_abc"]
+        );
+        assert!(!fake.path("state/abc").exists(), "the record is removed");
+    }
+
+    #[test]
+    fn refused_reversal_keeps_the_update() {
+        // Writing `reverse` over `applied\n` does not make it reversed.
+        let fake = FakeKernel::new("applied", "code_busy", "sshd 77 uptime_proc_show\n");
+        fake.install("applied");
+        std::fs::create_dir_all(fake.path("state/abc")).unwrap();
+        let ui = quiet_ui("ksplice-undo");
+        let code = undo(KID, &DebugOpts::default(), fake.env(), &ui).unwrap();
+        assert_eq!(code, EXIT_ABORTED);
+        assert!(fake.log().is_empty());
+        assert!(fake.path("state/abc").is_dir(), "the record is kept");
+        assert!(fake.loaded("ksplice_abc_vmlinux_new"));
+    }
+
+    #[test]
+    fn resolves_ids_and_module_names() {
+        let fake = FakeKernel::new("applied", "ok", "");
+        fake.install("applied");
+        let ui = quiet_ui("ksplice-undo");
+        let k = Kernel {
+            env: fake.env(),
+            ui,
+        };
+        for arg in [
+            "abc",
+            "ksplice-abc",
+            "ksplice_abc",
+            "ksplice_abc_vmlinux_new",
+        ] {
+            assert_eq!(resolve_kid(&k, arg).unwrap(), "abc", "{arg}");
+        }
+        assert!(resolve_kid(&k, "a/b").is_err());
+        let e = undo("no/such.tar.gz", &DebugOpts::default(), fake.env(), &k.ui).unwrap_err();
+        assert!(e.to_string().contains("no such file"));
+    }
+
+    #[test]
+    fn not_present_removes_a_stale_record() {
+        let fake = FakeKernel::new("applied", "ok", "");
+        std::fs::create_dir_all(fake.path("state/abc")).unwrap();
+        let ui = quiet_ui("ksplice-undo");
+        let e = undo(KID, &DebugOpts::default(), fake.env(), &ui).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "Ksplice update abc is not present in the kernel"
+        );
+        assert!(!fake.path("state/abc").exists());
+    }
+}
