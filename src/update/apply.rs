@@ -143,8 +143,8 @@ pub fn load_order(u: &Update) -> Vec<(&str, &str, String)> {
 /// Loads the core (unless loaded) and each change's new then old module;
 /// `loaded` gets each module loaded, in order.
 fn load(k: &Kernel, u: &Update, loaded: &mut Vec<String>) -> Result<()> {
-    for (i, (module, file, what)) in load_order(u).into_iter().enumerate() {
-        if i == 0 && k.module_loaded(module) {
+    for (module, file, what) in load_order(u) {
+        if module == u.contents.core.module && k.module_loaded(module) {
             continue;
         }
         check_interrupt()?;
@@ -237,7 +237,7 @@ fn aborted(k: &Kernel, kid: &str, debug: &DebugOpts, loaded: &[String]) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::update::testkit::{FakeKernel, KID, Op, finish, quiet_ui};
+    use crate::update::testkit::{FakeKernel, KID, quiet_ui};
 
     fn run(fake: &FakeKernel, update: &Path, partial: bool, debug: &DebugOpts) -> Result<u8> {
         let opts = ApplyOpts {
@@ -248,14 +248,24 @@ mod tests {
         apply(&opts, fake.env(), &quiet_ui("ksplice-apply"))
     }
 
+    fn kernel(fake: &FakeKernel) -> Kernel {
+        Kernel {
+            env: fake.env(),
+            ui: quiet_ui("ksplice-apply"),
+        }
+    }
+
     #[test]
-    fn applies_loads_in_order_and_records() {
+    fn loads_in_order_then_unloads_old_code_and_records() {
         let fake = FakeKernel::new("applied", "ok", "");
-        let u = fake.update(&["vmlinux"]);
-        let kernel = fake.serve_stage(vec![Op::Write, Op::Read("applied")]);
-        let code = run(&fake, &u, false, &DebugOpts::default()).unwrap();
-        assert_eq!(code, EXIT_OK);
-        assert_eq!(finish(kernel), ["write apply", "read applied"]);
+        let u = Update::open(&fake.update(&["vmlinux"])).unwrap();
+        let k = kernel(&fake);
+        let mut loaded = Vec::new();
+        load(&k, &u, &mut loaded).unwrap();
+        prepare(&k, KID, false).unwrap();
+        assert_eq!(k.stage(KID).unwrap(), Some(Stage::Applied));
+        // What follows the kernel's applying the update.
+        finish(&k, &u, false);
         assert_eq!(
             fake.log(),
             [
@@ -265,14 +275,18 @@ mod tests {
                 "rmmod ksplice_abc_vmlinux_old",
             ]
         );
+        assert_eq!(loaded.len(), 3);
         assert!(fake.path("state").join(KID).join("description").is_file());
-        // Applying again does nothing.
-        let stage = fake.path("sys/kernel/ksplice/abc/stage");
-        std::fs::remove_file(&stage).unwrap();
-        std::fs::write(&stage, "applied\n").unwrap();
+    }
+
+    #[test]
+    fn already_applied_does_nothing() {
+        let fake = FakeKernel::new("applied", "ok", "");
+        fake.install("applied");
+        let u = fake.update(&["vmlinux"]);
         let code = run(&fake, &u, false, &DebugOpts::default()).unwrap();
         assert_eq!(code, EXIT_OK);
-        assert_eq!(fake.log().len(), 4);
+        assert!(fake.log().is_empty());
     }
 
     #[test]
@@ -316,16 +330,29 @@ mod tests {
     #[test]
     fn missing_target_needs_partial() {
         let fake = FakeKernel::new("applied", "ok", "");
-        let u = fake.update(&["vmlinux", "kobject_example"]);
-        let code = run(&fake, &u, false, &DebugOpts::default()).unwrap();
+        let dir = fake.update(&["vmlinux", "kobject_example"]);
+        let code = run(&fake, &dir, false, &DebugOpts::default()).unwrap();
         assert_eq!(code, EXIT_ABORTED);
         assert!(fake.log().is_empty());
-        let kernel = fake.serve_stage(vec![Op::Write, Op::Read("applied")]);
-        let code = run(&fake, &u, true, &DebugOpts::default()).unwrap();
-        assert_eq!(code, EXIT_OK);
-        finish(kernel);
+
+        let u = Update::open(&dir).unwrap();
+        let k = kernel(&fake);
+        load(&k, &u, &mut Vec::new()).unwrap();
+        prepare(&k, KID, true).unwrap();
         let partial = fake.path("sys/kernel/ksplice/abc/partial");
         assert!(std::fs::read_to_string(partial).unwrap().starts_with('1'));
+        // The unused new code of the missing target is unloaded too.
+        let new = "ksplice_abc_kobject_example_new";
+        std::fs::write(fake.path("sys/module").join(new).join("refcnt"), "0\n").unwrap();
+        finish(&k, &u, true);
+        assert_eq!(
+            fake.log()[5..],
+            [
+                "rmmod ksplice_abc_vmlinux_old",
+                "rmmod ksplice_abc_kobject_example_old",
+                "rmmod ksplice_abc_kobject_example_new",
+            ]
+        );
     }
 
     #[test]

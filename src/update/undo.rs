@@ -203,7 +203,7 @@ fn unload_reversed(k: &Kernel, kid: &str, file_contents: Option<Contents>) -> Re
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::update::testkit::{FakeKernel, KID, Op, finish, quiet_ui};
+    use crate::update::testkit::{FakeKernel, KID, quiet_ui};
 
     fn names(v: &[&str]) -> Vec<String> {
         v.iter().map(|s| s.to_string()).collect()
@@ -236,33 +236,25 @@ mod tests {
     }
 
     #[test]
-    fn reverses_unloads_and_forgets() {
+    fn reversed_update_is_unloaded_and_forgotten() {
         let fake = FakeKernel::new("applied", "ok", "");
-        let kernel = fake.serve_stage(vec![
-            Op::Read("applied"),
-            Op::Write,
-            Op::Read("reversed"),
-            Op::Write,
-        ]);
-        fake.install("applied");
-        std::fs::create_dir_all(fake.path("state/abc")).unwrap();
-        let ui = quiet_ui("ksplice-undo");
-        let code = undo("ksplice-abc", &DebugOpts::default(), fake.env(), &ui).unwrap();
-        assert_eq!(code, EXIT_OK);
-        assert_eq!(
-            finish(kernel),
-            [
-                "read applied",
-                "write reverse",
-                "read reversed",
-                "write cleanup"
-            ]
-        );
+        fake.install("reversed");
+        let rec = fake.path("state/abc");
+        std::fs::create_dir_all(&rec).unwrap();
+        let contents = Contents::for_targets(KID, &["vmlinux"]).render();
+        std::fs::write(rec.join("contents"), contents).unwrap();
+        let k = Kernel {
+            env: fake.env(),
+            ui: quiet_ui("ksplice-undo"),
+        };
+        // What follows the kernel's reversing the update.
+        unload_reversed(&k, KID, None).unwrap();
         assert_eq!(
             fake.log(),
             ["rmmod ksplice_abc_vmlinux_new", "rmmod ksplice_abc"]
         );
-        assert!(!fake.path("state/abc").exists(), "the record is removed");
+        assert!(!rec.exists(), "the record is removed");
+        assert!(!fake.path("sys/kernel/ksplice/abc").exists());
     }
 
     #[test]
