@@ -79,12 +79,18 @@ impl Kernel {
 
     /// Reads an attribute of the update (whitespace trimmed).
     pub fn read_attr(&self, kid: &str, attr: &str) -> Result<String> {
+        Ok(self.read_raw_attr(kid, attr)?.trim().to_string())
+    }
+
+    /// Reads an attribute of the update as it is (bytes that are not UTF-8,
+    /// such as in a task's name, replaced).
+    fn read_raw_attr(&self, kid: &str, attr: &str) -> Result<String> {
         let p = self.update_dir(kid).join(attr);
         let mut buf = Vec::new();
         fs::File::open(&p)
             .and_then(|f| f.take(MAX_ATTR).read_to_end(&mut buf))
             .with_context(|| format!("{}: cannot read", p.display()))?;
-        Ok(String::from_utf8_lossy(&buf).trim().to_string())
+        Ok(String::from_utf8_lossy(&buf).into_owned())
     }
 
     /// Writes `word` to an attribute of the update. The file is opened
@@ -115,10 +121,10 @@ impl Kernel {
             .unwrap_or_else(|| "unexpected".to_string())
     }
 
-    /// The update's `conflicts` (empty when it cannot be read).
+    /// The update's `conflicts`, one `NAME PID SYMBOL...` line per task
+    /// found running replaced code (empty when it cannot be read).
     pub fn conflicts(&self, kid: &str) -> String {
-        let p = self.update_dir(kid).join("conflicts");
-        fs::read_to_string(p).unwrap_or_default()
+        self.read_raw_attr(kid, "conflicts").unwrap_or_default()
     }
 
     /// The updates the kernel knows, sorted.
@@ -250,5 +256,28 @@ impl Kernel {
                 }
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::update::testkit::{FakeKernel, KID, quiet_ui};
+
+    #[test]
+    fn conflicts_are_read_as_they_are() {
+        let fake = FakeKernel::new("applied", "ok", "");
+        fake.install("applied");
+        let k = Kernel {
+            env: fake.env(),
+            ui: quiet_ui("ksplice-apply"),
+        };
+        let p = k.update_dir(KID).join("conflicts");
+        fs::write(&p, b"w\xffx 5 f g\n").unwrap();
+        assert_eq!(k.conflicts(KID), "w\u{fffd}x 5 f g\n");
+        fs::remove_file(&p).unwrap();
+        assert_eq!(k.conflicts(KID), "");
+        assert_eq!(k.stage(KID).unwrap(), Some(Stage::Applied));
+        assert_eq!(k.stage("a/b").unwrap(), None);
     }
 }

@@ -137,3 +137,21 @@ fn view_file(file: &Path, ui: &Ui) -> Result<()> {
     print_patch(ui, patch.as_deref());
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::update::testkit::{FakeKernel, quiet_ui};
+
+    #[test]
+    fn a_file_is_viewed_without_the_kernel() {
+        let fake = FakeKernel::new("applied", "ok", "");
+        let u = fake.update(&["vmlinux"]);
+        let ui = quiet_ui("ksplice-view");
+        let code = view(Viewed::File(&u), &ui, || panic!("the kernel is looked at")).unwrap();
+        assert_eq!(code, EXIT_OK);
+        assert!(view(Viewed::Id("a/b"), &ui, || Ok(fake.env())).is_err());
+        fake.install("applied");
+        assert_eq!(view(Viewed::List, &ui, || Ok(fake.env())).unwrap(), EXIT_OK);
+    }
+}
