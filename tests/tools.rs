@@ -603,6 +603,42 @@ fn apply_refused_write_is_an_abort() {
     );
 }
 
+/// What the kernel's `conflicts` lists after a code_busy abort: one line
+/// per busy task, `NAME PID SYMBOL...`.
+const BUSY: &str = "bash 4242 uptime_proc_show uptime_helper\nsshd 77 uptime_proc_show\n";
+
+/// Checks `stderr` names each busy task of [`BUSY`], its pid and functions.
+fn assert_names_busy_tasks(stderr: &str) {
+    for want in [
+        "Process bash (pid 4242) is using code the update changes:\n  uptime_proc_show\n  uptime_helper\n",
+        "Process sshd (pid 77) is using code the update changes:\n  uptime_proc_show\n",
+    ] {
+        assert!(stderr.contains(want), "{want:?} not in {stderr}");
+    }
+}
+
+#[test]
+fn apply_code_busy_names_the_busy_tasks() {
+    let mut fake = Fake::new("applybusy");
+    fake.set("FAKE_ABORT_CAUSE", "code_busy");
+    fake.set("FAKE_CONFLICTS", BUSY);
+    fake.set("FAKE_STAGE", "/dev/full");
+    let tgz = write_update(&fake, &["vmlinux"], |_| {});
+    let out = fake.run(APPLY, &[s(&tgz)]);
+    assert_eq!(out.code, Some(2), "{out:?}");
+    assert!(
+        out.stderr
+            .starts_with("ksplice-apply: Ksplice update abc was not applied:\n"),
+        "{}",
+        out.stderr
+    );
+    assert_names_busy_tasks(&out.stderr);
+
+    let out = fake.run(APPLY, &["--raw-errors", s(&tgz)]);
+    assert_eq!(out.code, Some(2), "{out:?}");
+    assert_eq!(out.stderr, format!("code_busy\n{BUSY}"));
+}
+
 #[test]
 fn apply_raw_errors_print_the_abort_code_first() {
     let mut fake = Fake::new("raw");
@@ -1365,6 +1401,32 @@ fn undo_abort_leaves_the_update_applied() {
     );
     assert!(fake.log().is_empty());
     assert!(fake.path("state/abc").exists(), "the record is kept");
+}
+
+#[test]
+fn undo_code_busy_names_the_busy_tasks() {
+    let fake = Fake::new("undobusy");
+    // Writing `reverse` over `applied` does not reverse the update.
+    fake.install_update(KID, StageFile::Text("applied"));
+    fs::write(fake.update_dir().join("abort_cause"), "code_busy\n").unwrap();
+    fs::write(fake.update_dir().join("conflicts"), BUSY).unwrap();
+    let out = fake.run(UNDO, &[KID]);
+    assert_eq!(out.code, Some(2), "{out:?}");
+    assert!(
+        out.stderr.starts_with(
+            "ksplice-undo: Ksplice update abc was not reversed (it is still applied):\n"
+        ),
+        "{}",
+        out.stderr
+    );
+    assert!(out.stderr.contains("always in use"), "{}", out.stderr);
+    assert_names_busy_tasks(&out.stderr);
+    assert!(fake.log().is_empty());
+
+    fs::write(fake.update_dir().join("stage"), "applied\n").unwrap();
+    let out = fake.run(UNDO, &["--raw-errors", KID]);
+    assert_eq!(out.code, Some(2), "{out:?}");
+    assert_eq!(out.stderr, format!("code_busy\n{BUSY}"));
 }
 
 #[test]
