@@ -23,8 +23,8 @@
 //! - `TMPDIR` is a scratch directory that must be empty after every run
 //!   (the unpacked update is removed on every exit path).
 
-use flate2::Compression;
-use flate2::write::GzEncoder;
+mod support;
+
 use std::fs;
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
@@ -32,6 +32,7 @@ use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
+use support::tar::{self, gz};
 
 const APPLY: &str = env!("CARGO_BIN_EXE_ksplice-apply");
 const UNDO: &str = env!("CARGO_BIN_EXE_ksplice-undo");
@@ -334,41 +335,21 @@ impl Tar {
     }
 
     fn raw_entry(&mut self, name: &[u8], typeflag: u8, body: &[u8], link: &[u8]) -> &mut Self {
-        let mut h = [0u8; 512];
-        h[..name.len()].copy_from_slice(name);
-        h[100..107].copy_from_slice(b"0000644");
-        h[108..115].copy_from_slice(b"0000000");
-        h[116..123].copy_from_slice(b"0000000");
-        h[124..135].copy_from_slice(format!("{:011o}", body.len()).as_bytes());
-        h[136..147].copy_from_slice(b"00000000000");
-        h[156] = typeflag;
-        h[157..157 + link.len()].copy_from_slice(link);
-        h[257..263].copy_from_slice(b"ustar\0");
-        h[263..265].copy_from_slice(b"00");
-        h[148..156].copy_from_slice(b"        ");
-        let sum: u32 = h.iter().map(|&b| u32::from(b)).sum();
-        h[148..155].copy_from_slice(format!("{sum:06o}\0").as_bytes());
+        let h = tar::link_header(name, typeflag, body.len() as u64, link);
         self.data.extend_from_slice(&h);
         self.data.extend_from_slice(body);
-        self.data.resize(self.data.len().div_ceil(512) * 512, 0);
+        self.data
+            .resize(self.data.len().div_ceil(tar::BLOCK) * tar::BLOCK, 0);
         self
     }
 
     fn tar(&self) -> Vec<u8> {
-        let mut t = self.data.clone();
-        t.extend_from_slice(&[0u8; 1024]);
-        t
+        tar::finish(self.data.clone())
     }
 
     fn gz(&self) -> Vec<u8> {
-        gz(&self.tar())
+        tar::gz(&self.tar())
     }
-}
-
-fn gz(data: &[u8]) -> Vec<u8> {
-    let mut e = GzEncoder::new(Vec::new(), Compression::fast());
-    e.write_all(data).unwrap();
-    e.finish().unwrap()
 }
 
 /// The files of a good update `ksplice-abc` changing `targets`.

@@ -21,6 +21,16 @@ pub fn header(name: &[u8], typeflag: u8, size: u64) -> [u8; BLOCK] {
     h
 }
 
+/// A header block like [`header`] whose link name is `link` (for link
+/// entries, which the reader must refuse).
+pub fn link_header(name: &[u8], typeflag: u8, size: u64, link: &[u8]) -> [u8; BLOCK] {
+    let mut h = header(name, typeflag, size);
+    let n = link.len().min(100);
+    h[157..157 + n].copy_from_slice(&link[..n]);
+    fix_checksum(&mut h);
+    h
+}
+
 /// Recomputes the checksum of the header block `h` (after a change).
 pub fn fix_checksum(h: &mut [u8]) {
     h[148..156].copy_from_slice(b"        ");
