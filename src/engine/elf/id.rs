@@ -7,6 +7,7 @@
 //! caller writes its own renumbering loop.
 
 use std::fmt;
+use std::marker::PhantomData;
 
 /// A model id: a position in one of the object's vectors.
 pub trait Id: Copy + Eq + Ord + std::hash::Hash + fmt::Debug {
@@ -134,6 +135,122 @@ impl<I: Id> IdMap<I> {
     }
 }
 
+/// A table with one `T` per id of a numbering: indexed by the id, not by
+/// a bare position (for example the per-section tables of an analysis,
+/// `IdVec<SecId, T>`).
+#[derive(Clone, PartialEq, Eq)]
+pub struct IdVec<I, T> {
+    items: Vec<T>,
+    id: PhantomData<fn(I) -> I>,
+}
+
+impl<I: Id, T> IdVec<I, T> {
+    /// The table of `items`, the first one for id 0.
+    pub fn from_vec(items: Vec<T>) -> IdVec<I, T> {
+        IdVec {
+            items,
+            id: PhantomData,
+        }
+    }
+
+    /// A table of `len` copies of `value`.
+    pub fn filled(len: usize, value: T) -> IdVec<I, T>
+    where
+        T: Clone,
+    {
+        IdVec::from_vec(vec![value; len])
+    }
+
+    /// The number of ids.
+    pub fn len(&self) -> usize {
+        self.items.len()
+    }
+
+    /// True when there is no id.
+    pub fn is_empty(&self) -> bool {
+        self.items.is_empty()
+    }
+
+    /// The item of `id`, `None` when it is out of range.
+    pub fn get(&self, id: I) -> Option<&T> {
+        self.items.get(id.index())
+    }
+
+    /// The item of `id` to change, `None` when it is out of range.
+    pub fn get_mut(&mut self, id: I) -> Option<&mut T> {
+        self.items.get_mut(id.index())
+    }
+
+    /// The ids, in order.
+    pub fn ids(&self) -> impl Iterator<Item = I> + use<I, T> {
+        (0..self.items.len()).map(I::new)
+    }
+
+    /// The items, in id order.
+    pub fn iter(&self) -> std::slice::Iter<'_, T> {
+        self.items.iter()
+    }
+
+    /// The items to change, in id order.
+    pub fn iter_mut(&mut self) -> std::slice::IterMut<'_, T> {
+        self.items.iter_mut()
+    }
+
+    /// Each id with its item, in order.
+    pub fn iter_ids(&self) -> impl Iterator<Item = (I, &T)> {
+        self.items.iter().enumerate().map(|(i, t)| (I::new(i), t))
+    }
+
+    /// Each id with its item to change, in order.
+    pub fn iter_ids_mut(&mut self) -> impl Iterator<Item = (I, &mut T)> {
+        self.items
+            .iter_mut()
+            .enumerate()
+            .map(|(i, t)| (I::new(i), t))
+    }
+}
+
+impl<I: Id, T> FromIterator<T> for IdVec<I, T> {
+    fn from_iter<It: IntoIterator<Item = T>>(iter: It) -> IdVec<I, T> {
+        IdVec::from_vec(iter.into_iter().collect())
+    }
+}
+
+impl<I: Id, T> std::ops::Index<I> for IdVec<I, T> {
+    type Output = T;
+    fn index(&self, id: I) -> &T {
+        &self.items[id.index()]
+    }
+}
+
+impl<I: Id, T> std::ops::IndexMut<I> for IdVec<I, T> {
+    fn index_mut(&mut self, id: I) -> &mut T {
+        &mut self.items[id.index()]
+    }
+}
+
+impl<'a, I: Id, T> IntoIterator for &'a IdVec<I, T> {
+    type Item = &'a T;
+    type IntoIter = std::slice::Iter<'a, T>;
+    fn into_iter(self) -> Self::IntoIter {
+        self.items.iter()
+    }
+}
+
+impl<'a, I: Id, T> IntoIterator for &'a mut IdVec<I, T> {
+    type Item = &'a mut T;
+    type IntoIter = std::slice::IterMut<'a, T>;
+    fn into_iter(self) -> Self::IntoIter {
+        self.items.iter_mut()
+    }
+}
+
+impl<I, T: fmt::Debug> fmt::Debug for IdVec<I, T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.items.fmt(f)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -158,5 +275,18 @@ mod tests {
         m.insert(SymId::new(7), SymId::new(1));
         assert_eq!(m.get(SymId::new(2)), Some(SymId::new(0)));
         assert!(!m.contains(SymId::new(0)));
+    }
+
+    #[test]
+    fn id_vec_is_indexed_by_its_ids() {
+        let mut v: IdVec<SecId, char> = "abc".chars().collect();
+        v[SecId::new(1)] = 'x';
+        assert_eq!(v.len(), 3);
+        assert_eq!(v.get(SecId::new(1)), Some(&'x'));
+        assert_eq!(v.get(SecId::new(3)), None);
+        let pairs: Vec<(SecId, char)> = v.iter_ids().map(|(i, c)| (i, *c)).collect();
+        assert_eq!(pairs[2], (SecId::new(2), 'c'));
+        assert_eq!(v.ids().last(), Some(SecId::new(2)));
+        assert!(IdVec::<SymId, u8>::filled(0, 0).is_empty());
     }
 }

@@ -11,7 +11,7 @@
 //! ([`Object::compact`]) renumbers every reference through one [`IdMap`].
 
 mod id;
-pub use id::{Id, IdMap, SecId, SymId};
+pub use id::{Id, IdMap, IdVec, SecId, SymId};
 mod read;
 pub use read::{AR_MAGIC, AR_THIN_MAGIC, archive_members};
 mod write;
