@@ -10,16 +10,14 @@
 //! referrers differ in turn: the comparison runs to a fixed point.
 
 use crate::engine::classify::Kind;
-use crate::engine::elf::{Reloc, SymId, SymSection, howto};
+use crate::engine::elf::{IdVec, Reloc, SecId, SymId, SymSection, howto};
+pub use crate::engine::span::SpanId;
 use crate::engine::span::{Analysis, is_named};
 use crate::engine::tables;
 use std::collections::{HashMap, VecDeque};
 
 mod verdict;
 pub use verdict::{Change, Fate, RelocCause};
-
-/// A span: (section index, span index).
-pub type SpanId = (usize, usize);
 
 /// A change that cannot take effect by replacing code.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -42,12 +40,12 @@ pub struct Diff {
     /// The post object.
     pub new: Analysis,
     /// Counterpart in post of each pre span.
-    pub old_match: Vec<Vec<Option<SpanId>>>,
+    pub old_match: IdVec<SecId, Vec<Option<SpanId>>>,
     /// Counterpart in pre of each post span.
-    pub new_match: Vec<Vec<Option<SpanId>>>,
+    pub new_match: IdVec<SecId, Vec<Option<SpanId>>>,
     /// Fate of each post span (pre spans with no counterpart are deleted:
     /// see [`Diff::deleted`]).
-    pub fates: Vec<Vec<Fate>>,
+    pub fates: IdVec<SecId, Vec<Fate>>,
     /// Changes to writable data, in the order found (a refused span that
     /// a changed table entry later unmatches stays listed).
     pub refused: Vec<Refusal>,
@@ -74,7 +72,7 @@ impl Diff {
             a.spans
                 .iter()
                 .map(|v| vec![None; v.len()])
-                .collect::<Vec<_>>()
+                .collect::<IdVec<_, _>>()
         };
         Diff {
             old_match: shape(&old),
@@ -121,10 +119,10 @@ impl Diff {
         let name = &self.new.obj.sections[n.0].name;
         if let Some(t) = tables::table(name)
             && let (Some(off), Some(_)) = (t.other_offset, t.other_sect)
-            && !t.other_is_empty(&self.new.obj.sections[n.0], self.new.spans[n.0][n.1].start)
+            && !t.other_is_empty(&self.new.obj.sections[n.0], self.new.span(n).start)
         {
-            let os = self.old.spans[o.0][o.1].start + off;
-            let ns = self.new.spans[n.0][n.1].start + off;
+            let os = self.old.span(o).start + off;
+            let ns = self.new.span(n).start + off;
             let ot = self
                 .old
                 .reloc_at(o.0, os)
@@ -155,7 +153,6 @@ impl Diff {
         let SymSection::Section(sect) = s.section else {
             return None;
         };
-        let sect = sect.index();
         a.find_span(sect, s.value).map(|k| (sect, k))
     }
 
@@ -197,7 +194,7 @@ impl Diff {
     }
 
     fn string_of(a: &Analysis, id: SpanId) -> &[u8] {
-        let sp = &a.spans[id.0][id.1];
+        let sp = a.span(id);
         let data = &a.obj.sections[id.0].data;
         let lo = sp.start as usize;
         let hi = (sp.start + sp.contents_size) as usize;
@@ -208,7 +205,7 @@ impl Diff {
     fn match_strings(&mut self) {
         for by_section in [true, false] {
             let mut olds: HashMap<(Option<&str>, &[u8]), VecDeque<SpanId>> = HashMap::new();
-            for (sect, spans) in self.old.spans.iter().enumerate() {
+            for (sect, spans) in self.old.spans.iter_ids() {
                 if self.old.kinds[sect] != Kind::String {
                     continue;
                 }
@@ -222,7 +219,7 @@ impl Diff {
                 }
             }
             let mut pairs = Vec::new();
-            for (sect, spans) in self.new.spans.iter().enumerate() {
+            for (sect, spans) in self.new.spans.iter_ids() {
                 if self.new.kinds[sect] != Kind::String {
                     continue;
                 }
@@ -254,7 +251,6 @@ impl Diff {
         let SymSection::Section(sect) = s.section else {
             return None;
         };
-        let sect = sect.index();
         let kind = a.kinds[sect];
         if !Self::matchable_kind(kind) || kind == Kind::String {
             return None;
@@ -319,7 +315,7 @@ impl Diff {
     /// Remaining spans by identical label.
     fn match_labels(&mut self) {
         let mut olds: HashMap<&str, SpanId> = HashMap::new();
-        for (sect, spans) in self.old.spans.iter().enumerate() {
+        for (sect, spans) in self.old.spans.iter_ids() {
             let k = self.old.kinds[sect];
             let name = &self.old.obj.sections[sect].name;
             // Strings go by content, table entries and the pieces they point
@@ -334,7 +330,7 @@ impl Diff {
             }
         }
         let mut pairs = Vec::new();
-        for (sect, spans) in self.new.spans.iter().enumerate() {
+        for (sect, spans) in self.new.spans.iter_ids() {
             for (i, sp) in spans.iter().enumerate() {
                 if self.new_match[sect][i].is_none()
                     && let Some(&o) = olds.get(sp.label.as_str())
@@ -351,7 +347,7 @@ impl Diff {
 
     /// The span and offset an entry's address field points to.
     fn entry_target(a: &Analysis, id: SpanId, addr: u64) -> Option<(SpanId, u64)> {
-        let r = a.reloc_at(id.0, a.spans[id.0][id.1].start + addr)?;
+        let r = a.reloc_at(id.0, a.span(id).start + addr)?;
         let (ts, toff) = a.reloc_target(id.0, r)?;
         let k = a.find_span(ts, toff)?;
         Some(((ts, k), toff.wrapping_sub(a.spans[ts][k].start)))
@@ -361,13 +357,13 @@ impl Diff {
     fn match_tables(&mut self) {
         // The first pre section of each table name (one per export: an
         // index, not a search per section).
-        let mut old_tables: HashMap<String, usize> = HashMap::new();
-        for (i, s) in self.old.obj.sections.iter().enumerate() {
+        let mut old_tables: HashMap<String, SecId> = HashMap::new();
+        for (i, s) in self.old.obj.sections_with_ids() {
             if tables::table(&s.name).is_some() {
                 old_tables.entry(s.name.clone()).or_insert(i);
             }
         }
-        for sect in 0..self.new.spans.len() {
+        for sect in self.new.spans.ids() {
             let name = self.new.obj.sections[sect].name.clone();
             let Some(t) = tables::table(&name) else {
                 continue;
@@ -404,8 +400,8 @@ impl Diff {
     /// None when the bytes outside relocated fields are equal, else the
     /// first difference.
     fn nonrelocs_equal(&self, o: SpanId, n: SpanId) -> Option<Change> {
-        let os = &self.old.spans[o.0][o.1];
-        let ns = &self.new.spans[n.0][n.1];
+        let os = self.old.span(o);
+        let ns = self.new.span(n);
         if os.contents_size != ns.contents_size {
             return Some(Change::Size {
                 old: os.contents_size,
@@ -439,8 +435,8 @@ impl Diff {
 
     /// Whether two relocations point to the same thing; else what differs.
     fn relocs_equal(&self, o: SpanId, ro: &Reloc, n: SpanId, rn: &Reloc) -> Result<(), RelocCause> {
-        let os = &self.old.spans[o.0][o.1];
-        let ns = &self.new.spans[n.0][n.1];
+        let os = self.old.span(o);
+        let ns = self.new.span(n);
         if ro.offset - os.start != rn.offset - ns.start {
             return Err(RelocCause::Position);
         }
@@ -516,10 +512,10 @@ impl Diff {
         ) else {
             return Err(RelocCause::TargetUnknown);
         };
-        let od = oa.wrapping_sub(self.old.spans[ot.0][ot.1].start);
-        let nd = na.wrapping_sub(self.new.spans[nt.0][nt.1].start);
+        let od = oa.wrapping_sub(self.old.span(ot).start);
+        let nd = na.wrapping_sub(self.new.span(nt).start);
         // Named-symbol relocations carry their offset in the addend.
-        let named_offset = |a: &Analysis, sect: usize, r: &Reloc, d: u64| {
+        let named_offset = |a: &Analysis, sect: SecId, r: &Reloc, d: u64| {
             if a.obj.symbols[r.sym].is_section() {
                 d
             } else {
@@ -539,8 +535,8 @@ impl Diff {
     }
 
     fn relocs_differ(&self, o: SpanId, n: SpanId) -> Option<Change> {
-        let os = &self.old.spans[o.0][o.1];
-        let ns = &self.new.spans[n.0][n.1];
+        let os = self.old.span(o);
+        let ns = self.new.span(n);
         let ro = self.old.relocs_in(o.0, os.start, os.size);
         let rn = self.new.relocs_in(n.0, ns.start, ns.size);
         for (a, b) in ro.iter().zip(rn) {
@@ -567,7 +563,7 @@ impl Diff {
     /// One comparison round over matched pairs; true when anything changed.
     fn compare_round(&mut self) -> bool {
         let mut changed = false;
-        for sect in 0..self.new.spans.len() {
+        for sect in self.new.spans.ids() {
             let kind = self.new.kinds[sect];
             if matches!(kind, Kind::Ignored | Kind::Ksplice) {
                 continue;
@@ -597,9 +593,8 @@ impl Diff {
         change: Change,
         relocs_equal: bool,
     ) -> bool {
-        crate::util::log::debug(|| format!("{}: {change}", self.new.spans[n.0][n.1].label));
-        let same_size =
-            self.old.spans[o.0][o.1].contents_size == self.new.spans[n.0][n.1].contents_size;
+        crate::util::log::debug(|| format!("{}: {change}", self.new.span(n).label));
+        let same_size = self.old.span(o).contents_size == self.new.span(n).contents_size;
         match kind {
             Kind::Text => self.mark(n, Fate::Patched(change)),
             Kind::BugTable if relocs_equal => self.mark(n, Fate::BugLineOnly(change)),
@@ -628,7 +623,7 @@ impl Diff {
         if !self.mark(n, Fate::Refused(change)) {
             return;
         }
-        let sp = &self.new.spans[n.0][n.1];
+        let sp = self.new.span(n);
         let symbol = sp
             .symbol
             .filter(|&s| is_named(&self.new.obj.symbols[s]))
@@ -666,7 +661,7 @@ impl Diff {
     /// does not replace.
     fn nonzero_offsets(&mut self) -> bool {
         let mut to_patch = Vec::new();
-        for sect in 0..self.new.spans.len() {
+        for sect in self.new.spans.ids() {
             if matches!(self.new.kinds[sect], Kind::Special | Kind::Ignored) {
                 continue;
             }
@@ -693,7 +688,7 @@ impl Diff {
                 crate::util::log::debug(|| {
                     format!(
                         "{}: referred to at a nonzero offset",
-                        self.new.spans[t.0][t.1].label
+                        self.new.span(t).label
                     )
                 });
                 changed = true;
@@ -705,7 +700,7 @@ impl Diff {
     /// The matched, unchanged function relocation `r` of post section
     /// `sect` refers into the middle of, if any. (An unmatched one is new:
     /// the new code carries it whole.)
-    fn kept_function_entered_midway(&self, sect: usize, r: &Reloc) -> Option<SpanId> {
+    fn kept_function_entered_midway(&self, sect: SecId, r: &Reloc) -> Option<SpanId> {
         let t = self.new.reloc_target_span(sect, r)?;
         let (_, off) = self.new.reloc_target(sect, r)?;
         let off = if self.new.obj.symbols[r.sym].is_section() {
@@ -713,7 +708,7 @@ impl Diff {
         } else {
             off.wrapping_add(self.new.target_offset(sect, r) as u64)
         };
-        (off != self.new.spans[t.0][t.1].start
+        (off != self.new.span(t).start
             && self.new.kinds[t.0] == Kind::Text
             && self.new_match[t.0][t.1].is_some()
             && self.fate(t) == Fate::Unchanged)
@@ -722,7 +717,7 @@ impl Diff {
 
     fn mark_new(&mut self) -> bool {
         let mut changed = false;
-        for sect in 0..self.new.spans.len() {
+        for sect in self.new.spans.ids() {
             if matches!(
                 self.new.kinds[sect],
                 Kind::Special | Kind::Ignored | Kind::Ksplice
@@ -742,7 +737,7 @@ impl Diff {
     /// Pre spans of `kind` with no counterpart.
     pub fn deleted(&self, kind: Kind) -> Vec<SpanId> {
         let mut out = Vec::new();
-        for (sect, spans) in self.old.spans.iter().enumerate() {
+        for (sect, spans) in self.old.spans.iter_ids() {
             if self.old.kinds[sect] != kind {
                 continue;
             }
@@ -757,14 +752,14 @@ impl Diff {
 
     /// Export entries of post with no counterpart in pre, and the reverse.
     fn match_exports(&mut self) {
-        let key = |a: &Analysis, sect: usize| a.obj.sections[sect].name.clone();
+        let key = |a: &Analysis, sect: SecId| a.obj.sections[sect].name.clone();
         let mut olds: HashMap<String, SpanId> = HashMap::new();
-        for sect in 0..self.old.spans.len() {
+        for sect in self.old.spans.ids() {
             if self.old.kinds[sect] == Kind::Export && !self.old.spans[sect].is_empty() {
                 olds.insert(key(&self.old, sect), (sect, 0));
             }
         }
-        for sect in 0..self.new.spans.len() {
+        for sect in self.new.spans.ids() {
             if self.new.kinds[sect] == Kind::Export
                 && !self.new.spans[sect].is_empty()
                 && let Some(&o) = olds.get(&key(&self.new, sect))

@@ -77,7 +77,7 @@ impl std::error::Error for ReportError {
 }
 
 fn entry(a: &Analysis, id: SpanId, change: Option<Change>) -> Entry {
-    let sp = &a.spans[id.0][id.1];
+    let sp = a.span(id);
     let name = sp
         .symbol
         .filter(|&s| is_named(&a.obj.symbols[s]))
@@ -98,7 +98,7 @@ impl Report {
             object: object.to_string(),
             ..Report::default()
         };
-        for (sect, spans) in d.new.spans.iter().enumerate() {
+        for (sect, spans) in d.new.spans.iter_ids() {
             let kind = d.new.kinds[sect];
             for (k, span) in spans.iter().enumerate() {
                 let id = (sect, k);

@@ -9,7 +9,7 @@
 
 use crate::engine::classify::{self, Kind};
 use crate::engine::elf::howto;
-use crate::engine::elf::{Object, Reloc, SecId, SymId, SymSection};
+use crate::engine::elf::{IdVec, Object, Reloc, SecId, SymId, SymSection};
 use crate::engine::error::{ObjError, ObjResult};
 use crate::engine::tables;
 use std::hash::{BuildHasherDefault, Hasher};
@@ -89,6 +89,10 @@ pub struct Span {
     pub shift: i64,
 }
 
+/// A span of an analysis: its section and its position among the
+/// section's spans.
+pub type SpanId = (SecId, usize);
+
 /// Options for building spans.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Options {
@@ -98,10 +102,9 @@ pub struct Options {
 
 /// An object with its section kinds, spans and labels.
 ///
-/// The per-section tables (`kinds`, `spans`) and the `sect: usize`
-/// parameters of the methods are indexed by section position, the
-/// [`SecId::index`] of the section in `obj` (and the first half of the
-/// comparison's `SpanId`); symbols are named by [`SymId`].
+/// The per-section tables (`kinds`, `spans`) are indexed by the [`SecId`]
+/// of the section in `obj`, as are the `sect` parameters of the methods;
+/// a span is named by a [`SpanId`] and a symbol by a [`SymId`].
 #[derive(Debug, Clone)]
 pub struct Analysis {
     /// The object.
@@ -110,17 +113,17 @@ pub struct Analysis {
     /// any `.KSPLICE*` suffix).
     pub file: String,
     /// Kind of each section.
-    pub kinds: Vec<Kind>,
+    pub kinds: IdVec<SecId, Kind>,
     /// Spans of each section, sorted by start.
-    pub spans: Vec<Vec<Span>>,
+    pub spans: IdVec<SecId, Vec<Span>>,
     /// Canonical symbol at (section, offset).
-    csym: HashMap<(usize, u64), SymId>,
+    csym: HashMap<(SecId, u64), SymId>,
     /// Label of each canonical symbol.
     labels: HashMap<SymId, String>,
     /// Symbols defined in each section, in symbol table order.
-    by_section: Vec<Vec<SymId>>,
+    by_section: IdVec<SecId, Vec<SymId>>,
     /// The one section referring to each place (for static locals).
-    callers: HashMap<(usize, u64), String>,
+    callers: HashMap<(SecId, u64), String>,
 }
 
 /// The name used for `path` inside labels: `.KSPLICE*` suffixes removed.
@@ -168,20 +171,20 @@ pub fn is_named(s: &crate::engine::elf::Symbol) -> bool {
 impl Analysis {
     /// Builds spans and labels for `obj`, read from `path`.
     pub fn new(obj: Object, path: &str, opts: Options) -> ObjResult<Analysis> {
-        let kinds: Vec<Kind> = obj.sections.iter().map(classify::kind).collect();
+        let kinds: IdVec<SecId, Kind> = obj.sections.iter().map(classify::kind).collect();
         let mut a = Analysis {
             file: label_file(path),
             kinds,
-            spans: vec![Vec::new(); obj.sections.len()],
+            spans: IdVec::filled(obj.sections.len(), Vec::new()),
             csym: HashMap::default(),
             labels: HashMap::default(),
-            by_section: vec![Vec::new(); obj.sections.len()],
+            by_section: IdVec::filled(obj.sections.len(), Vec::new()),
             callers: HashMap::default(),
             obj,
         };
         for (i, s) in a.obj.symbols_with_ids() {
             if let SymSection::Section(k) = s.section
-                && let Some(v) = a.by_section.get_mut(k.index())
+                && let Some(v) = a.by_section.get_mut(k)
             {
                 v.push(i);
             }
@@ -200,7 +203,7 @@ impl Analysis {
             if s.is_file() {
                 continue;
             }
-            let key = (sect.index(), s.value);
+            let key = (sect, s.value);
             match self.csym.get(&key) {
                 None => {
                     self.csym.insert(key, i);
@@ -215,7 +218,7 @@ impl Analysis {
     }
 
     /// The symbols defined in section `sect`.
-    pub fn symbols_in(&self, sect: usize) -> &[SymId] {
+    pub fn symbols_in(&self, sect: SecId) -> &[SymId] {
         self.by_section.get(sect).map(Vec::as_slice).unwrap_or(&[])
     }
 
@@ -224,20 +227,20 @@ impl Analysis {
     pub fn canonical(&self, sym: SymId) -> Option<SymId> {
         let s = self.obj.get_symbol(sym)?;
         match s.section {
-            SymSection::Section(sect) => self.csym.get(&(sect.index(), s.value)).copied(),
+            SymSection::Section(sect) => self.csym.get(&(sect, s.value)).copied(),
             _ => Some(sym),
         }
     }
 
     /// The canonical symbol at `offset` of section `sect`.
-    pub fn symbol_at(&self, sect: usize, offset: u64) -> Option<SymId> {
+    pub fn symbol_at(&self, sect: SecId, offset: u64) -> Option<SymId> {
         self.csym.get(&(sect, offset)).copied()
     }
 
     /// Which section refers to `(sect, offset)`: for labelling static locals.
-    fn callers(&self) -> HashMap<(usize, u64), String> {
-        let mut callers: HashMap<(usize, u64), String> = HashMap::default();
-        for (src, sec) in self.obj.sections.iter().enumerate() {
+    fn callers(&self) -> HashMap<(SecId, u64), String> {
+        let mut callers: HashMap<(SecId, u64), String> = HashMap::default();
+        for (src, sec) in self.obj.sections_with_ids() {
             for r in &sec.relocs {
                 let Some(s) = self.obj.get_symbol(r.sym) else {
                     continue;
@@ -248,7 +251,7 @@ impl Analysis {
                 let off = s.value.wrapping_add(self.target_offset(src, r) as u64);
                 let name = &self.obj.sections[src].name;
                 callers
-                    .entry((t.index(), off))
+                    .entry((t, off))
                     .and_modify(|c| {
                         if c != name {
                             *c = "*multiple_callers*".to_string();
@@ -260,7 +263,7 @@ impl Analysis {
         callers
     }
 
-    fn raw_label(&self, sym: SymId, callers: &HashMap<(usize, u64), String>) -> String {
+    fn raw_label(&self, sym: SymId, callers: &HashMap<(SecId, u64), String>) -> String {
         let s = &self.obj[sym];
         if s.is_undefined() || s.is_global() {
             return s.name.clone();
@@ -285,7 +288,7 @@ impl Analysis {
                             g.kind == object::elf::STT_OBJECT,
                         ) {
                             let caller = callers
-                                .get(&(sect.index(), g.value))
+                                .get(&(sect, g.value))
                                 .map(String::as_str)
                                 .unwrap_or("*no_caller*");
                             format!("{base}<{caller}>+{:x}<{}>", s.value, self.file)
@@ -301,7 +304,7 @@ impl Analysis {
 
     /// The section that refers to `(sect, offset)`, `*multiple_callers*`
     /// or `*no_caller*`: what tells static locals of the same name apart.
-    pub fn caller(&self, sect: usize, offset: u64) -> &str {
+    pub fn caller(&self, sect: SecId, offset: u64) -> &str {
         self.callers
             .get(&(sect, offset))
             .map(String::as_str)
@@ -361,14 +364,14 @@ impl Analysis {
     }
 
     /// The label of a section as a whole (its symbol at offset 0).
-    pub fn section_label(&self, sect: usize) -> String {
+    pub fn section_label(&self, sect: SecId) -> String {
         match self.symbol_at(sect, 0) {
             Some(c) => self.label(c),
             None => format!("{}<{}>", self.obj.sections[sect].name, self.file),
         }
     }
 
-    fn push_span(&mut self, sect: usize, start: u64, size: u64, contents_size: u64) {
+    fn push_span(&mut self, sect: SecId, start: u64, size: u64, contents_size: u64) {
         let symbol = self.symbol_at(sect, start);
         let label = match symbol {
             Some(s) => self.label(s),
@@ -382,7 +385,7 @@ impl Analysis {
             }
         };
         self.spans[sect].push(Span {
-            sect: SecId::new(sect),
+            sect,
             start,
             size,
             contents_size,
@@ -394,7 +397,7 @@ impl Analysis {
     }
 
     fn init_spans(&mut self, opts: Options) -> ObjResult<()> {
-        for sect in 0..self.obj.sections.len() {
+        for sect in self.obj.section_ids() {
             let kind = self.kinds[sect];
             let size = self.obj.sections[sect].size();
             let table = tables::table(&self.obj.sections[sect].name);
@@ -452,7 +455,7 @@ impl Analysis {
     /// attribute keeps out of `-ffunction-sections`, or the `.text` of an
     /// assembly file) gets one span per function, as if each had its own
     /// section.
-    fn split_functions(&mut self, sect: usize) {
+    fn split_functions(&mut self, sect: SecId) {
         let size = self.obj.sections[sect].size();
         let cuts: Vec<u64> = self
             .symbols_in(sect)
@@ -468,7 +471,7 @@ impl Analysis {
 
     /// Replaces the spans of `sect` by spans cut at `cuts` (offsets inside
     /// the section; the start and the end are implied).
-    fn split_at(&mut self, sect: usize, mut cuts: Vec<u64>) {
+    fn split_at(&mut self, sect: SecId, mut cuts: Vec<u64>) {
         let size = self.obj.sections[sect].size();
         cuts.retain(|&c| c < size);
         cuts.extend([0, size]);
@@ -490,12 +493,12 @@ impl Analysis {
     /// (`.altinstr_aux<from:foo#0>`), so that one changed function changes
     /// only its own stubs.
     fn split_out_of_line_stubs(&mut self) {
-        let Some(aux) = self.obj.section_by_name(".altinstr_aux").map(SecId::index) else {
+        let Some(aux) = self.obj.section_by_name(".altinstr_aux") else {
             return;
         };
         let size = self.obj.sections[aux].size();
-        let mut entries: Vec<(u64, usize, u64)> = Vec::new();
-        for src in 0..self.obj.sections.len() {
+        let mut entries: Vec<(u64, SecId, u64)> = Vec::new();
+        for src in self.obj.section_ids() {
             if src == aux || self.kinds[src] != Kind::Text {
                 continue;
             }
@@ -530,7 +533,7 @@ impl Analysis {
         }
     }
 
-    fn string_spans(&mut self, sect: usize) {
+    fn string_spans(&mut self, sect: SecId) {
         let data = self.obj.sections[sect].data.clone();
         let align = self.obj.sections[sect].align.max(1) as usize;
         let mut start = 0usize;
@@ -566,10 +569,10 @@ impl Analysis {
             let (Some(other_name), Some(other_off)) = (t.other_sect, t.other_offset) else {
                 continue;
             };
-            let Some(tsect) = self.obj.section_by_name(t.name).map(SecId::index) else {
+            let Some(tsect) = self.obj.section_by_name(t.name) else {
                 continue;
             };
-            let Some(osect) = self.obj.section_by_name(other_name).map(SecId::index) else {
+            let Some(osect) = self.obj.section_by_name(other_name) else {
                 continue;
             };
             let osize = self.obj.sections[osect].size();
@@ -593,8 +596,8 @@ impl Analysis {
     /// Table entries without a symbol of their own are named after what
     /// they refer to, so the names survive renumbering.
     fn label_table_entries(&mut self) {
-        let mut renames: Vec<(usize, usize, String)> = Vec::new();
-        for (sect, spans) in self.spans.iter().enumerate() {
+        let mut renames: Vec<(SpanId, String)> = Vec::new();
+        for (sect, spans) in self.spans.iter_ids() {
             let name = &self.obj.sections[sect].name;
             let Some(t) = tables::table(name) else {
                 continue;
@@ -609,7 +612,7 @@ impl Analysis {
                 };
                 let Some((ts, toff)) = self.reloc_target(sect, r) else {
                     let n = self.obj[r.sym].name.clone();
-                    renames.push((sect, k, format!("{name}<target:{n}>")));
+                    renames.push(((sect, k), format!("{name}<target:{n}>")));
                     continue;
                 };
                 let Some(tspan) = self.find_span(ts, toff) else {
@@ -617,8 +620,7 @@ impl Analysis {
                 };
                 let tspan = &self.spans[ts][tspan];
                 renames.push((
-                    sect,
-                    k,
+                    (sect, k),
                     format!(
                         "{name}<target:{}+{:x}>",
                         tspan.label,
@@ -627,8 +629,8 @@ impl Analysis {
                 ));
             }
         }
-        for (sect, k, label) in renames {
-            self.spans[sect][k].label = label;
+        for (id, label) in renames {
+            self.span_mut(id).label = label;
         }
         // Labels of entries must stay unique.
         let mut seen: HashMap<String, usize> = HashMap::default();
@@ -644,14 +646,14 @@ impl Analysis {
     }
 
     /// The relocation whose field starts exactly at `offset` of `sect`.
-    pub fn reloc_at(&self, sect: usize, offset: u64) -> Option<&Reloc> {
-        let relocs = &self.obj.sections.get(sect)?.relocs;
+    pub fn reloc_at(&self, sect: SecId, offset: u64) -> Option<&Reloc> {
+        let relocs = &self.obj.get_section(sect)?.relocs;
         let i = relocs.partition_point(|r| r.offset < offset);
         relocs.get(i).filter(|r| r.offset == offset)
     }
 
     /// Relocations whose field starts inside `[start, start + size)`.
-    pub fn relocs_in(&self, sect: usize, start: u64, size: u64) -> &[Reloc] {
+    pub fn relocs_in(&self, sect: SecId, start: u64, size: u64) -> &[Reloc] {
         let relocs = &self.obj.sections[sect].relocs;
         let a = relocs.partition_point(|r| r.offset < start);
         let b = relocs.partition_point(|r| r.offset < start.saturating_add(size));
@@ -659,7 +661,7 @@ impl Analysis {
     }
 
     /// True when byte `offset` of `sect` lies inside a relocated field.
-    pub fn part_of_reloc(&self, sect: usize, offset: u64) -> bool {
+    pub fn part_of_reloc(&self, sect: SecId, offset: u64) -> bool {
         let relocs = &self.obj.sections[sect].relocs;
         let i = relocs.partition_point(|r| r.offset <= offset);
         if i == 0 {
@@ -674,7 +676,7 @@ impl Analysis {
     /// addend, corrected for the x86 convention that a PC-relative operand in
     /// code is relative to the end of the field. Data tables on 6.1 use
     /// field-relative (`sym - .`) pointers, so their addend is the offset.
-    pub fn target_offset(&self, sect: usize, r: &Reloc) -> i64 {
+    pub fn target_offset(&self, sect: SecId, r: &Reloc) -> i64 {
         match howto::howto(r.r_type) {
             Ok(h) if h.pcrel && self.obj.sections[sect].is_exec() => {
                 r.addend.wrapping_add(i64::from(h.size))
@@ -685,7 +687,7 @@ impl Analysis {
 
     /// The section and offset a relocation points to (None for undefined,
     /// absolute and common symbols).
-    pub fn reloc_target(&self, sect: usize, r: &Reloc) -> Option<(usize, u64)> {
+    pub fn reloc_target(&self, sect: SecId, r: &Reloc) -> Option<(SecId, u64)> {
         let s = self.obj.get_symbol(r.sym)?;
         let SymSection::Section(t) = s.section else {
             return None;
@@ -694,12 +696,12 @@ impl Analysis {
         if s.is_section() {
             off = off.wrapping_add(self.target_offset(sect, r) as u64);
         }
-        Some((t.index(), off))
+        Some((t, off))
     }
 
     /// The span a relocation points to. Out-of-range targets of a section
     /// symbol (negative offsets of odd instructions) fall back on the first span.
-    pub fn reloc_target_span(&self, sect: usize, r: &Reloc) -> Option<(usize, usize)> {
+    pub fn reloc_target_span(&self, sect: SecId, r: &Reloc) -> Option<SpanId> {
         let (t, off) = self.reloc_target(sect, r)?;
         match self.find_span(t, off) {
             Some(k) => Some((t, k)),
@@ -709,7 +711,7 @@ impl Analysis {
     }
 
     /// Index of the span of `sect` containing `offset`.
-    pub fn find_span(&self, sect: usize, offset: u64) -> Option<usize> {
+    pub fn find_span(&self, sect: SecId, offset: u64) -> Option<usize> {
         let spans = self.spans.get(sect)?;
         let i = spans.partition_point(|s| s.start <= offset);
         if i > 0 {
@@ -738,8 +740,18 @@ impl Analysis {
         }
     }
 
+    /// The span `id`.
+    pub fn span(&self, id: SpanId) -> &Span {
+        &self.spans[id.0][id.1]
+    }
+
+    /// The span `id`, to change.
+    pub fn span_mut(&mut self, id: SpanId) -> &mut Span {
+        &mut self.spans[id.0][id.1]
+    }
+
     /// True when any span of `sect` is kept.
-    pub fn section_kept(&self, sect: usize) -> bool {
+    pub fn section_kept(&self, sect: SecId) -> bool {
         self.spans[sect].iter().any(|s| s.keep)
     }
 }

@@ -2,7 +2,7 @@
 //! `ksplice_symbol` records keep-old-code and keep-new-code write carry so
 //! that the core can check run-pre matching against the running kernel.
 
-use crate::engine::elf::{SymId, SymSection};
+use crate::engine::elf::{SecId, SymId, SymSection};
 use crate::engine::span::{Analysis, is_named};
 use crate::engine::span::{HashMap, HashSet};
 use crate::engine::sysmap::SystemMap;
@@ -20,7 +20,7 @@ pub(super) struct Candidates<'a> {
 }
 
 /// A section of an analysis (new code refers to both pre and post).
-type SectionOf = (*const Analysis, usize);
+type SectionOf = (*const Analysis, SecId);
 
 impl<'a> Candidates<'a> {
     pub(super) fn new(map: &'a SystemMap) -> Candidates<'a> {
@@ -40,7 +40,6 @@ impl<'a> Candidates<'a> {
             SymSection::Absolute => vec![s.value],
             SymSection::Undefined | SymSection::Common => self.map.get(&s.name).to_vec(),
             SymSection::Section(sect) => {
-                let sect = sect.index();
                 let key = (a as *const Analysis, sect);
                 let bases = self.bases.borrow().get(&key).cloned();
                 let bases = bases.unwrap_or_else(|| {
@@ -54,7 +53,7 @@ impl<'a> Candidates<'a> {
         }
     }
 
-    fn section_bases(&self, a: &Analysis, sect: usize) -> Rc<[u64]> {
+    fn section_bases(&self, a: &Analysis, sect: SecId) -> Rc<[u64]> {
         let mut out: Vec<u64> = Vec::new();
         let mut seen: HashSet<u64> = HashSet::default();
         for g in a.symbols_in(sect).iter().map(|&i| &a.obj.symbols[i]) {

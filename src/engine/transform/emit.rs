@@ -18,7 +18,7 @@ use crate::engine::tables;
 use object::elf;
 
 /// Whether a kept span of this kind gets a ksplice_section for matching.
-pub(super) fn matchable(a: &Analysis, sect: usize) -> Option<u32> {
+pub(super) fn matchable(a: &Analysis, sect: SecId) -> Option<u32> {
     let has_relocs = !a.obj.sections[sect].relocs.is_empty();
     match a.kinds[sect] {
         Kind::Text => Some(meta::SECTION_TEXT),
@@ -60,12 +60,12 @@ impl<'a> Emit<'a> {
     }
 
     /// The output section of input section `sect`, if kept.
-    pub(super) fn out_sect(&self, sect: usize) -> Option<SecId> {
-        self.sect_map.get(SecId::new(sect))
+    pub(super) fn out_sect(&self, sect: SecId) -> Option<SecId> {
+        self.sect_map.get(sect)
     }
 
     /// Output offset of input `(sect, off)`, through the span's shift.
-    pub(super) fn out_offset(&self, sect: usize, off: u64) -> Option<u64> {
+    pub(super) fn out_offset(&self, sect: SecId, off: u64) -> Option<u64> {
         let k = self.a.find_span(sect, off)?;
         let s = &self.a.spans[sect][k];
         s.keep.then(|| (off as i64 + s.shift) as u64)
@@ -73,7 +73,7 @@ impl<'a> Emit<'a> {
 
     pub(super) fn copy_sections(&mut self, rename: impl Fn(&str, Kind) -> Option<String>) {
         let a = self.a;
-        for (i, sec) in a.obj.sections.iter().enumerate() {
+        for (i, sec) in a.obj.sections_with_ids() {
             let always = sec.name == ".note.GNU-stack";
             if sec.sh_type == elf::SHT_GROUP || (!a.section_kept(i) && !always) {
                 continue;
@@ -102,7 +102,7 @@ impl<'a> Emit<'a> {
                 link_order: None,
                 ..sec.clone()
             });
-            self.sect_map.insert(SecId::new(i), out);
+            self.sect_map.insert(i, out);
         }
     }
 
@@ -116,7 +116,7 @@ impl<'a> Emit<'a> {
     pub(super) fn copy_symbols_keeping(
         &mut self,
         drop_kind: Option<Kind>,
-        stays_global: impl Fn(usize, u64) -> bool,
+        stays_global: impl Fn(SecId, u64) -> bool,
     ) {
         let a = self.a;
         for (i, s) in a.obj.symbols_with_ids() {
@@ -125,7 +125,6 @@ impl<'a> Emit<'a> {
                     let Some(nk) = self.sect_map.get(k) else {
                         continue;
                     };
-                    let k = k.index();
                     if Some(a.kinds[k]) == drop_kind {
                         continue;
                     }
@@ -147,7 +146,7 @@ impl<'a> Emit<'a> {
                 ..s.clone()
             };
             if ns.is_global()
-                && !matches!(s.section, SymSection::Section(k) if stays_global(k.index(), s.value))
+                && !matches!(s.section, SymSection::Section(k) if stays_global(k, s.value))
             {
                 ns.bind = elf::STB_LOCAL;
             }
@@ -171,7 +170,7 @@ impl<'a> Emit<'a> {
     }
 
     /// The ksplice_symbol record for what relocation `r` of `sect` points to.
-    pub(super) fn reloc_symbol(&mut self, sect: usize, r: &Reloc) -> (SymRef, i64) {
+    pub(super) fn reloc_symbol(&mut self, sect: SecId, r: &Reloc) -> (SymRef, i64) {
         let a = self.a;
         let s = &a.obj.symbols[r.sym];
         if s.is_undefined() {
@@ -191,12 +190,12 @@ impl<'a> Emit<'a> {
         if let (Some(d), Some(t)) = (self.diff, span)
             && let Some(o) = d.matched_old(t)
         {
-            let old = &d.old.spans[o.0][o.1];
+            let old = d.old.span(o);
             let name = old
                 .symbol
                 .filter(|&c| is_named(&d.old.obj.symbols[c]))
                 .map(|c| d.old.obj.symbols[c].name.clone());
-            let rebase = (s.value as i64).wrapping_sub(a.spans[t.0][t.1].start as i64);
+            let rebase = (s.value as i64).wrapping_sub(a.span(t).start as i64);
             let cands = &self.cands;
             let old_a = &d.old;
             let old_sym = old.symbol;
@@ -232,7 +231,7 @@ impl<'a> Emit<'a> {
     }
 
     /// Replaces relocation `r` of input section `sect` by a ksplice relocation.
-    pub(super) fn ksplice_reloc(&mut self, sect: usize, r: &Reloc, h: Howto) -> ObjResult<()> {
+    pub(super) fn ksplice_reloc(&mut self, sect: SecId, r: &Reloc, h: Howto) -> ObjResult<()> {
         let a = self.a;
         let Some(osect) = self.out_sect(sect) else {
             return Ok(());
@@ -267,7 +266,7 @@ impl<'a> Emit<'a> {
     }
 
     /// Carries relocation `r` of `sect` over as an ELF relocation, retargeted.
-    pub(super) fn elf_reloc(&mut self, sect: usize, r: &Reloc) {
+    pub(super) fn elf_reloc(&mut self, sect: SecId, r: &Reloc) {
         let a = self.a;
         let (Some(osect), Some(off)) = (self.out_sect(sect), self.out_offset(sect, r.offset))
         else {
@@ -277,7 +276,7 @@ impl<'a> Emit<'a> {
         let new = if s.section.is_const() {
             self.out_symbol(r.sym).map(|sym| (sym, r.addend))
         } else if s.is_section() {
-            let (ts, toff) = a.reloc_target(sect, r).unwrap_or((0, 0));
+            let (ts, toff) = a.reloc_target(sect, r).unwrap_or((SecId::new(0), 0));
             match (self.out_sect(ts), a.find_span(ts, toff)) {
                 (Some(ots), Some(tk)) if a.spans[ts][tk].keep => {
                     let sym = self.meta.section_symbol(&mut self.out, ots);
@@ -310,7 +309,7 @@ impl<'a> Emit<'a> {
     /// kept spans of matchable sections.
     pub(super) fn sections_records(&mut self, entry_points: bool) -> ObjResult<()> {
         let a = self.a;
-        for sect in 0..a.obj.sections.len() {
+        for sect in a.obj.section_ids() {
             let Some(osect) = self.out_sect(sect) else {
                 continue;
             };
@@ -375,7 +374,7 @@ impl<'a> Emit<'a> {
     #[allow(clippy::too_many_arguments)]
     pub(super) fn entry_points(
         &mut self,
-        sect: usize,
+        sect: SecId,
         osect: SecId,
         start: u64,
         size: u64,
@@ -426,7 +425,7 @@ impl<'a> Emit<'a> {
     /// instruction it describes, labelled with the entry.
     pub(super) fn table_relocs(&mut self, table: &str, kind: HowtoType) {
         let a = self.a;
-        let Some(sect) = a.obj.section_by_name(table).map(SecId::index) else {
+        let Some(sect) = a.obj.section_by_name(table) else {
             return;
         };
         let Some(t) = tables::table(table) else {

@@ -9,7 +9,7 @@
 use super::{HOOK_SECTIONS, LOADER_SYMBOLS, unsupported_at};
 use crate::engine::classify::Kind;
 use crate::engine::elf::howto;
-use crate::engine::elf::{Object, Reloc, SecId};
+use crate::engine::elf::{Object, Reloc};
 use crate::engine::error::{ObjError, ObjResult};
 use crate::engine::meta::{self, DEFERRED_PREFIX, HowtoType, Meta, SymRef};
 use crate::engine::span::HashSet;
@@ -43,7 +43,7 @@ pub fn finalize(mut obj: Object, path: &str, target: &str, map: &SystemMap) -> O
     let mut meta = Meta::new();
     meta.load_existing(&out);
     let file = a.file.clone();
-    for (sect, sec) in a.obj.sections.iter().enumerate() {
+    for (sect, sec) in a.obj.sections_with_ids() {
         if !matches!(a.kinds[sect], Kind::String | Kind::Rodata) || sec.sh_type == elf::SHT_NOBITS {
             continue;
         }
@@ -59,7 +59,7 @@ pub fn finalize(mut obj: Object, path: &str, target: &str, map: &SystemMap) -> O
                 meta.reloc(
                     &mut out,
                     &sec.name,
-                    (SecId::new(sect), off),
+                    (sect, off),
                     SymRef::Record(ksym),
                     howto,
                     0,
@@ -129,7 +129,7 @@ fn rewrite_undefined(
     rewrite: impl Fn(&str, Kind) -> bool,
     wanted: impl Fn(&str) -> bool,
 ) -> ObjResult<()> {
-    for sect in 0..a.obj.sections.len() {
+    for sect in a.obj.section_ids() {
         let name = a.obj.sections[sect].name.clone();
         if !rewrite(&name, a.kinds[sect]) {
             continue;
@@ -172,7 +172,7 @@ fn rewrite_undefined(
             meta.reloc(
                 out,
                 &name,
-                (SecId::new(sect), r.offset),
+                (sect, r.offset),
                 SymRef::Record(ksym),
                 howto,
                 r.addend.wrapping_sub(target),

@@ -26,7 +26,7 @@ pub use finalize::{finalize, rmsyms};
 
 use crate::engine::diff::{self, Diff};
 use crate::engine::elf::howto;
-use crate::engine::elf::{Object, Reloc};
+use crate::engine::elf::{Object, Reloc, SecId};
 use crate::engine::error::{ObjError, ObjResult};
 use crate::engine::report::Report;
 use crate::engine::span::{Analysis, Options};
@@ -54,7 +54,7 @@ pub const HOOK_SECTIONS: [&str; 10] = [
 ];
 
 /// The error for a relocation type the transforms cannot rewrite.
-fn unsupported_at(a: &Analysis, sect: usize, r: &Reloc) -> ObjError {
+fn unsupported_at(a: &Analysis, sect: SecId, r: &Reloc) -> ObjError {
     ObjError::Unsupported(format!(
         "relocation type {} ({}) at {}+{:#x}",
         howto::name(r.r_type),

@@ -21,7 +21,7 @@ use crate::engine::tables;
 /// True for code without a named entry point (out-of-line stubs): nothing
 /// calls it, its one referrer jumps to it.
 pub(super) fn is_stub(a: &Analysis, id: SpanId) -> bool {
-    let sp = &a.spans[id.0][id.1];
+    let sp = a.span(id);
     a.kinds[id.0] == Kind::Text
         && sp.symbol.is_none_or(|s| !is_named(&a.obj.symbols[s]))
         && !a.symbols_in(id.0).iter().any(|&i| {
@@ -38,7 +38,7 @@ pub(super) fn new_code_of(
     map: &SystemMap,
 ) -> ObjResult<(NewCode, Diff)> {
     let report = Report::from_diff(&d, &label_file(post_path));
-    for sect in 0..d.new.spans.len() {
+    for sect in d.new.spans.ids() {
         let call = d.new.kinds[sect] == Kind::KspliceCall;
         for k in 0..d.new.spans[sect].len() {
             d.new.spans[sect][k].keep = d.fate((sect, k)).in_new_code() || call;
@@ -72,7 +72,7 @@ pub(super) fn new_code_of(
 /// new code carries only the entries of exports the patch adds, else the
 /// module would export a symbol the kernel already exports.
 fn drop_running_exports(d: &mut Diff) {
-    for sect in 0..d.new.spans.len() {
+    for sect in d.new.spans.ids() {
         if d.new.kinds[sect] != Kind::Export {
             continue;
         }
@@ -91,7 +91,7 @@ fn drop_running_exports(d: &mut Diff) {
 fn keep_referenced_strings(d: &mut Diff) {
     let a = &mut d.new;
     let mut wanted = Vec::new();
-    for sect in 0..a.spans.len() {
+    for sect in a.spans.ids() {
         for sp in a.spans[sect].iter().filter(|s| s.keep) {
             for r in a.relocs_in(sect, sp.start, sp.size) {
                 if let Some((ts, tk)) = a.reloc_target_span(sect, r)
@@ -118,7 +118,7 @@ fn keep_table_others(a: &mut Analysis) -> bool {
         let (Some(off), Some(_)) = (t.other_offset, t.other_sect) else {
             continue;
         };
-        let Some(sect) = a.obj.section_by_name(t.name).map(SecId::index) else {
+        let Some(sect) = a.obj.section_by_name(t.name) else {
             continue;
         };
         let mut targets = Vec::new();
@@ -148,14 +148,14 @@ impl<'a> Emit<'a> {
     /// The label a post span is known by: its pre counterpart's when matched.
     pub(super) fn post_label(&self, id: SpanId) -> String {
         match self.diff.and_then(|d| d.matched_old(id).map(|o| (d, o))) {
-            Some((d, o)) => d.old.spans[o.0][o.1].label.clone(),
-            None => self.a.spans[id.0][id.1].label.clone(),
+            Some((d, o)) => d.old.span(o).label.clone(),
+            None => self.a.span(id).label.clone(),
         }
     }
 
     /// Whether relocation `r` of kept span `(sect, span)` stays an ELF
     /// relocation in new code (else it becomes a ksplice relocation).
-    pub(super) fn new_code_keeps_elf(&self, sect: usize, span_start: u64, r: &Reloc) -> bool {
+    pub(super) fn new_code_keeps_elf(&self, sect: SecId, span_start: u64, r: &Reloc) -> bool {
         let a = self.a;
         let Some(d) = self.diff else { return true };
         let s = &a.obj.symbols[r.sym];
@@ -188,7 +188,7 @@ impl<'a> Emit<'a> {
         } else {
             off.wrapping_add(a.target_offset(sect, r) as u64)
         };
-        a.kinds[tid.0] == Kind::Text && off != a.spans[tid.0][tid.1].start
+        a.kinds[tid.0] == Kind::Text && off != a.span(tid).start
     }
 
     pub(super) fn new_code(mut self, kid: &str) -> ObjResult<Object> {
@@ -201,7 +201,7 @@ impl<'a> Emit<'a> {
             a.find_span(sect, value)
                 .is_some_and(|k| d.fate((sect, k)).is_new())
         });
-        for sect in 0..a.spans.len() {
+        for sect in a.spans.ids() {
             let Some(osect) = self.out_sect(sect) else {
                 continue;
             };
@@ -243,7 +243,7 @@ impl<'a> Emit<'a> {
             self.deleted_patch(&secname, &label, &name);
         }
         self.export_patches(kid);
-        for sect in 0..a.obj.sections.len() {
+        for sect in a.obj.section_ids() {
             if self.out_sect(sect).is_none() {
                 continue;
             }

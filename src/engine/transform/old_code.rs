@@ -8,11 +8,11 @@
 use super::emit::Emit;
 use super::{LOADER_SYMBOLS, unsupported_at};
 use crate::engine::classify::Kind;
-use crate::engine::elf::Object;
 use crate::engine::elf::howto;
+use crate::engine::elf::{Object, SecId};
 use crate::engine::error::ObjResult;
 use crate::engine::meta::HowtoType;
-use crate::engine::span::Analysis;
+use crate::engine::span::{Analysis, SpanId};
 use crate::engine::sysmap::SystemMap;
 use crate::engine::tables;
 
@@ -44,7 +44,7 @@ pub(super) fn old_code_of(mut a: Analysis, map: &SystemMap) -> ObjResult<Object>
 
 /// The initial keep set of keep-old-code and its closure over references.
 fn mark_old_code(a: &mut Analysis) {
-    for (sect, spans) in a.spans.iter_mut().enumerate() {
+    for (sect, spans) in a.spans.iter_ids_mut() {
         let kind = a.kinds[sect];
         let keep = (kind == Kind::Text && !a.obj.sections[sect].name.starts_with(".fixup"))
             || kind == Kind::Export;
@@ -52,12 +52,12 @@ fn mark_old_code(a: &mut Analysis) {
             s.keep = keep;
         }
     }
-    let globals: Vec<(usize, u64)> = a
+    let globals: Vec<(SecId, u64)> = a
         .obj
         .symbols
         .iter()
         .filter(|s| s.is_global())
-        .filter_map(|s| Some((s.section.id()?.index(), s.value)))
+        .filter_map(|s| Some((s.section.id()?, s.value)))
         .collect();
     for (sect, value) in globals {
         if a.kinds[sect] == Kind::Ignored || value == a.obj.sections[sect].size() && value != 0 {
@@ -80,8 +80,8 @@ fn mark_old_code(a: &mut Analysis) {
 /// Table entries do not keep the code they describe (that is the other way
 /// round, see [`filter_tables`]).
 fn close_references(a: &mut Analysis) -> bool {
-    let mut work: Vec<(usize, usize)> = Vec::new();
-    for (sect, spans) in a.spans.iter().enumerate() {
+    let mut work: Vec<SpanId> = Vec::new();
+    for (sect, spans) in a.spans.iter_ids() {
         for (k, s) in spans.iter().enumerate() {
             if s.keep {
                 work.push((sect, k));
@@ -121,7 +121,7 @@ fn close_references(a: &mut Analysis) -> bool {
 /// point to besides.
 pub(super) fn filter_tables(a: &mut Analysis) -> bool {
     let mut changed = false;
-    for sect in 0..a.spans.len() {
+    for sect in a.spans.ids() {
         let Some(t) = tables::table(&a.obj.sections[sect].name) else {
             continue;
         };
@@ -153,7 +153,7 @@ impl Emit<'_> {
         self.sections_records(true)?;
         self.table_relocs("__bug_table", HowtoType::Bug);
         self.table_relocs("__ex_table", HowtoType::Extable);
-        for sect in 0..a.obj.sections.len() {
+        for sect in a.obj.section_ids() {
             if self.out_sect(sect).is_none() {
                 continue;
             }

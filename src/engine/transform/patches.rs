@@ -85,7 +85,7 @@ impl Emit<'_> {
         let Some(o) = d.matched_old(n) else {
             return Ok(());
         };
-        let (osp, nsp) = (&d.old.spans[o.0][o.1], &a.spans[n.0][n.1]);
+        let (osp, nsp) = (d.old.span(o), a.span(n));
         if is_stub(&d.old, o) {
             // Only the (replaced) function that enters it reaches a stub.
             return Ok(());
@@ -165,7 +165,7 @@ impl Emit<'_> {
     pub(super) fn data_patch(&mut self, n: SpanId) {
         let a = self.a;
         let label = self.post_label(n);
-        let sp = &a.spans[n.0][n.1];
+        let sp = a.span(n);
         let Some(osect) = self.out_sect(n.0) else {
             return;
         };
@@ -180,7 +180,7 @@ impl Emit<'_> {
     /// BUG/WARN entries whose line changed: their non-relocated bytes rewritten.
     pub(super) fn bugline_patches(&mut self) {
         let a = self.a;
-        let Some(sect) = a.obj.section_by_name("__bug_table").map(SecId::index) else {
+        let Some(sect) = a.obj.section_by_name("__bug_table") else {
             return;
         };
         let Some(d) = self.diff else { return };
@@ -222,7 +222,7 @@ impl Emit<'_> {
         let a = self.a;
         let Some(d) = self.diff else { return };
         let mut records: Vec<(String, String)> = Vec::new();
-        for sect in 0..a.spans.len() {
+        for sect in a.spans.ids() {
             if a.kinds[sect] == Kind::Export
                 && a.spans[sect]
                     .first()
