@@ -1,7 +1,7 @@
 //! An update package and the running kernel, as ksplice-apply, ksplice-undo
 //! and ksplice-view see them; by concern:
 //!
-//! - [`env`]: where the kernel is (`/sys`, `/proc`) and how modules are
+//! - [`env`](mod@env): where the kernel is (`/sys`, `/proc`) and how modules are
 //!   loaded (`insmod`, `rmmod`), each overridable from the environment so
 //!   tests can fake the kernel: `KSPLICE_SYSFS`, `KSPLICE_PROC`,
 //!   `KSPLICE_INSMOD`, `KSPLICE_RMMOD`, and `KSPLICE_STATE` for the records.

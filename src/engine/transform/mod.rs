@@ -2,7 +2,7 @@
 //! to a new object:
 //!
 //! * [`keep_new_code`]: compares the pre and post builds of a file
-//!   ([`compare`]) and keeps only what really changed, with patch records
+//!   (`compare`) and keeps only what really changed, with patch records
 //!   (`new_code.rs`, `patches.rs`).
 //! * [`keep_old_code`]: the pre object prepared for run-pre matching
 //!   (`old_code.rs`).
