@@ -6,7 +6,7 @@
 #   KSPLICE_BIN_DIR=DIR installs the binaries found in DIR instead of building.
 #   PREFIX/bin/ksplice-{obj,create,apply,undo,view}
 #   PREFIX/share/ksplice/{ksplice-obj.pl, Makefile.ksplice, ksplice-cc,
-#                         scripts/ksplice-objects.mk, kmodsrc/}
+#                         depmod, scripts/ksplice-objects.mk, kmodsrc/}
 #   PREFIX/libexec/ksplice/{ksplice-kernel-utsname, ksplice-inspect}
 #   (the Perl tool's DATADIR is PREFIX/share/ksplice, its LIBEXECDIR
 #   PREFIX/libexec/ksplice: see docs/MIGRATING.md)
@@ -35,6 +35,7 @@ for t in $helpers; do
 done
 ln -sf "$prefix/bin/ksplice-obj" "$data/ksplice-obj.pl"
 install -m 0755 ksplice-cc "$data/ksplice-cc"
+install -m 0755 scripts/depmod "$data/depmod"
 install -m 0644 scripts/ksplice-objects.mk "$data/scripts/ksplice-objects.mk"
 for item in Makefile.ksplice kmodsrc; do
     rm -rf "${data:?}/$item"
