@@ -104,4 +104,27 @@ fn install_puts_the_helpers_in_libexec() {
         assert!(prefix.join("libexec/ksplice").join(t).is_file(), "{t}");
     }
     assert!(prefix.join("share/ksplice/kmodsrc/offsets.c").is_file());
+    assert!(prefix.join("share/ksplice/depmod").is_file());
+}
+
+#[test]
+fn depmod_skips_a_kernel_without_its_modules_directory() {
+    let dir = support::scratch("depmod");
+    let depmod = concat!(env!("CARGO_MANIFEST_DIR"), "/scripts/depmod");
+    let base = dir.display().to_string();
+    // `-b BASE` and `-bBASE`.
+    for args in [
+        vec!["-ae".to_string(), "-b".into(), base.clone()],
+        vec!["-ae".to_string(), format!("-b{base}")],
+    ] {
+        let o = Command::new(depmod)
+            .args(&args)
+            .arg("6.1.0-no-such-release")
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert!(o.status.success(), "{err}");
+        assert!(err.contains("skipped"), "{err}");
+        assert!(err.contains("/lib/modules/6.1.0-no-such-release"), "{err}");
+    }
 }
