@@ -2,16 +2,22 @@
 
 use clap::{ArgAction, Parser};
 use ksplice::create::{self, Options};
+use std::ffi::OsString;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 /// Create a Ksplice update (ksplice-KID.tar.gz) for the kernel built from
 /// KERNEL_SOURCE, from a patch.
+///
+/// Every option of the Perl ksplice-create is accepted (unambiguous
+/// abbreviations too, and `--noOPTION` as `--no-OPTION`), with the same
+/// meaning or refused with the reason.
 #[derive(Debug, Parser)]
-#[command(name = "ksplice-create", version)]
+#[command(name = "ksplice-create", version, infer_long_args = true)]
 struct Cli {
     /// The kernel source tree (configured, as the running kernel was built).
-    kernel_source: PathBuf,
+    #[arg(required_unless_present = "api_version")]
+    kernel_source: Option<PathBuf>,
     /// The patch: a unified diff against the tree (applied with -p1).
     #[arg(long, value_name = "FILE")]
     patch: Option<PathBuf>,
@@ -38,7 +44,7 @@ struct Cli {
     /// A description shown by ksplice-view.
     #[arg(long)]
     description: Option<String>,
-    /// Parallel build jobs.
+    /// Parallel build jobs; -j alone (or 0): no limit, as make's -j.
     #[arg(short = 'j', long = "jobs", value_name = "N")]
     jobs: Option<usize>,
     /// Keep this patch as the base of the next update (freeze instead of revert).
@@ -63,18 +69,34 @@ struct Cli {
     /// Build the core module into the update (the default on Linux 6.1).
     #[arg(long, overrides_with = "no_standalone")]
     standalone: bool,
-    /// Use a kernel with integrated Ksplice (not available on Linux 6.1).
+    /// Use a kernel with integrated Ksplice (refused: Linux 6.1 has none).
     #[arg(long)]
     no_standalone: bool,
+    /// Shorter module names (refused: the update's modules are named
+    /// ksplice-KID_TARGET-new and -old, as ksplice-apply expects).
+    #[arg(long, overrides_with = "no_short_name_hack")]
+    short_name_hack: bool,
+    #[arg(long, hide = true)]
+    no_short_name_hack: bool,
+    /// Errors for programs: the first line of the error output is the
+    /// abort code (OTHER), then the message; exit status 255.
+    #[arg(long)]
+    raw_errors: bool,
+    /// Print the update format's API version and exit.
+    #[arg(long)]
+    api_version: bool,
+    /// Print the help (as -h).
+    #[arg(short = '?', action = ArgAction::Help, hide = true)]
+    question_help: Option<bool>,
     /// An option for patch(1) (default -p1); repeatable.
     #[arg(long, value_name = "OPT", allow_hyphen_values = true)]
     patch_opt: Vec<String>,
     /// More output (repeat for debugging output).
     #[arg(short, long, action = ArgAction::Count)]
     verbose: u8,
-    /// Less output.
-    #[arg(short, long)]
-    quiet: bool,
+    /// Less output (repeat for less).
+    #[arg(short, long, action = ArgAction::Count)]
+    quiet: u8,
     /// Ignore changes to writable data instead of refusing the patch.
     #[arg(long)]
     allow_data_change: bool,
@@ -85,10 +107,14 @@ struct Cli {
 }
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = Cli::parse_from(perl_style_args(std::env::args_os()));
+    if cli.api_version {
+        println!("{}", ksplice::package::API_VERSION);
+        return ExitCode::SUCCESS;
+    }
     ksplice::util::interrupt::install_handler();
     let opts = Options {
-        tree: cli.kernel_source,
+        tree: cli.kernel_source.unwrap_or_default(),
         patch: cli.patch,
         diffext: cli.diffext,
         git: cli.git,
@@ -111,17 +137,49 @@ fn main() -> ExitCode {
             None
         },
         patch_opt: cli.patch_opt,
-        verbose: if cli.quiet {
-            -1
-        } else {
-            i32::from(cli.verbose)
-        },
+        verbose: i32::from(cli.verbose) - i32::from(cli.quiet),
+        short_name_hack: cli.short_name_hack && !cli.no_short_name_hack,
         allow_data_change: cli.allow_data_change,
         allow_layout_change: cli.allow_layout_change,
     };
     let code = match create::run(&opts) {
         Ok(c) => c,
+        Err(e) if cli.raw_errors => create::report_raw_error(&e),
         Err(e) => create::report_error(&e),
     };
     ExitCode::from(u8::try_from(code).unwrap_or(1))
 }
+
+/// The arguments as clap reads them, from the Perl tool's spellings:
+/// `--noOPTION` is `--no-OPTION` (Getopt::Long's negation), and a `-j` or
+/// `--jobs` not followed by a number is `--jobs=0` (no limit).
+fn perl_style_args(args: impl Iterator<Item = OsString>) -> Vec<OsString> {
+    let args: Vec<OsString> = args.collect();
+    let mut out = Vec::with_capacity(args.len());
+    let mut end_of_options = false;
+    for (i, a) in args.iter().enumerate() {
+        let Some(s) = a.to_str().filter(|_| !end_of_options && i > 0) else {
+            out.push(a.clone());
+            continue;
+        };
+        let next_is_number = args
+            .get(i + 1)
+            .and_then(|n| n.to_str())
+            .is_some_and(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()));
+        match s {
+            "--" => {
+                end_of_options = true;
+                out.push(a.clone());
+            }
+            "-j" | "--jobs" if !next_is_number => out.push("--jobs=0".into()),
+            _ => match s.strip_prefix("--no").filter(|r| NEGATABLE.contains(r)) {
+                Some(rest) => out.push(format!("--no-{rest}").into()),
+                None => out.push(a.clone()),
+            },
+        }
+    }
+    out
+}
+
+/// The options of the Perl tool with a `--noOPTION` form.
+const NEGATABLE: &[&str] = &["series", "build-modules", "standalone", "short-name-hack"];

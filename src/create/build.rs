@@ -15,7 +15,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
-/// The `-j` given to make: `-j`, else `CONCURRENCY_LEVEL` (as the original).
+/// The `-j` given to make: `-j`, else `CONCURRENCY_LEVEL` (as the original);
+/// 0 is make's `-j` without a number (no limit).
 pub(super) fn make_jobs(o: &Options) -> Option<usize> {
     o.jobs.or_else(|| {
         std::env::var("CONCURRENCY_LEVEL")
@@ -34,8 +35,10 @@ pub(super) fn make_args(
     flags: &[String],
 ) -> Vec<String> {
     let mut make = vec!["make".to_string(), "-rR".to_string()];
-    if let Some(j) = jobs {
-        make.push(format!("-j{j}"));
+    match jobs {
+        Some(0) => make.push("-j".into()),
+        Some(j) => make.push(format!("-j{j}")),
+        None => {}
     }
     if o.verbose >= 2 {
         make.push("V=1".into());
@@ -350,5 +353,15 @@ mod tests {
         assert!(v[0].contains(".data.console_printk") && v[0].contains("offset 0x8"));
         assert!(refusals("{\"object\": \"a.o\"}").is_empty());
         assert!(refusals("not json").is_empty());
+    }
+
+    #[test]
+    fn jobs_zero_is_make_j_without_a_limit() {
+        let o = Options::default();
+        let (t, d) = (Path::new("/t"), Path::new("/d"));
+        let args = |j| make_args(&o, j, t, t, d, &[]);
+        assert_eq!(args(Some(0))[2], "-j");
+        assert_eq!(args(Some(3))[2], "-j3");
+        assert!(!args(None).iter().any(|a| a.starts_with("-j")));
     }
 }

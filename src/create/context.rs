@@ -154,6 +154,7 @@ impl<'a> Ctx<'a> {
             &paths.flags,
         );
         let jobs = jobs_opt
+            .filter(|&j| j > 0)
             .or_else(|| std::thread::available_parallelism().ok().map(usize::from))
             .unwrap_or(1)
             .max(1);

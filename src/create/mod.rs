@@ -79,6 +79,8 @@ pub struct Options {
     pub patch_opt: Vec<String>,
     /// Verbosity: -1 quiet, 0 default, 1 verbose, 2 debug.
     pub verbose: i32,
+    /// `--short-name-hack` (refused).
+    pub short_name_hack: bool,
     /// `--allow-data-change`.
     pub allow_data_change: bool,
     /// `--allow-layout-change`: a changed struct or union layout is a
@@ -152,6 +154,11 @@ fn check_options(o: &Options) -> Result<()> {
             "--no-standalone (a kernel with integrated Ksplice) is not supported: Linux 6.1 has no CONFIG_KSPLICE"
         );
     }
+    if o.short_name_hack {
+        bail!(
+            "--short-name-hack is not supported: the update's modules are named ksplice-KID_TARGET-new and -old, the names ksplice-apply expects"
+        );
+    }
     Ok(())
 }
 
@@ -165,6 +172,17 @@ pub fn report_error(e: &anyhow::Error) -> i32 {
     }
     let _ = writeln!(std::io::stderr(), "ksplice-create: {e:#}");
     1
+}
+
+/// `--raw-errors`: the abort code (`OTHER`, the only one ksplice-create
+/// has) on the first line of stderr, then the message, as the Perl tool's
+/// raw errors; returns the exit status (255, or that of an interruption).
+pub fn report_raw_error(e: &anyhow::Error) -> i32 {
+    if e.downcast_ref::<Interrupted>().is_some() || interrupted() {
+        return report_error(e);
+    }
+    let _ = writeln!(std::io::stderr(), "OTHER\n{e:#}");
+    255
 }
 
 /// A fresh scratch directory for a unit test.

@@ -390,7 +390,9 @@ pub fn rmsyms(input: &str, out: &str) -> Result<()> {
 }
 
 /// `system_map_lookup SYMBOL`: the address as System.map writes it, or
-/// nothing when the symbol is absent.
+/// nothing when the symbol is absent. `printk` is `_printk` since Linux
+/// 5.15: asked for `printk` (as the Perl ksplice-create does, for kmodsrc's
+/// `map_printk`), a System.map without it answers with `_printk`.
 pub fn system_map_lookup(symbol: &str) -> Result<Option<String>> {
     let path = sysmap::config_path().ok_or_else(|| anyhow!("KSPLICE_CONFIG_DIR is not set"))?;
     let data = fsutil::read(&path).map_err(|e| {
@@ -400,5 +402,34 @@ pub fn system_map_lookup(symbol: &str) -> Result<Option<String>> {
             e.root_cause()
         )
     })?;
-    Ok(sysmap::lookup_text(&String::from_utf8_lossy(&data), symbol))
+    Ok(lookup_with_alias(&String::from_utf8_lossy(&data), symbol))
+}
+
+/// `symbol`'s address in the System.map text `map`, with `printk` found as
+/// `_printk` when the map has no `printk`.
+fn lookup_with_alias(map: &str, symbol: &str) -> Option<String> {
+    sysmap::lookup_text(map, symbol).or_else(|| match symbol {
+        "printk" => sysmap::lookup_text(map, "_printk"),
+        _ => None,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::lookup_with_alias;
+
+    #[test]
+    fn printk_is_found_as_underscore_printk() {
+        let map = "ffffffff81000000 T _text\nffffffff810a0b10 T _printk\n";
+        assert_eq!(
+            lookup_with_alias(map, "printk").as_deref(),
+            Some("ffffffff810a0b10")
+        );
+        assert_eq!(lookup_with_alias(map, "vprintk"), None);
+        let old = "ffffffff810a0000 T printk\nffffffff810a0b10 T _printk\n";
+        assert_eq!(
+            lookup_with_alias(old, "printk").as_deref(),
+            Some("ffffffff810a0000")
+        );
+    }
 }
