@@ -200,7 +200,12 @@ impl Meta {
     /// appended, by this writer or by the caller) and returns it.
     fn index(&mut self, obj: &Object) -> &mut SymbolIndex {
         let idx = self.symbol_index.get_or_insert_with(SymbolIndex::default);
-        for (i, s) in obj.symbols_with_ids().skip(idx.seen) {
+        // From the first unseen symbol directly: the index is brought up to
+        // date after every symbol added, so walking from the start each
+        // time would make writing the metadata quadratic.
+        let unseen = obj.symbols.get(idx.seen..).unwrap_or_default();
+        for (n, s) in unseen.iter().enumerate() {
+            let i = SymId::new(idx.seen + n);
             match s.section {
                 SymSection::Section(k) if s.is_section() => {
                     idx.sections.entry(k).or_insert(i);
