@@ -10,20 +10,29 @@ use std::path::Path;
 use std::process::Command;
 
 /// Runs Makefile.ksplice's revert mode (the cheapest that builds nothing)
-/// on a fake tree `dir/src` with `O=dir/obj`; returns its stdout.
-fn revert(dir: &Path) -> String {
+/// on a fake tree `dir/src`, with `O=dir/obj` unless `in_tree`; returns its
+/// stdout.
+fn run_revert(dir: &Path, in_tree: bool) -> String {
     let makefile = Path::new(env!("CARGO_MANIFEST_DIR")).join("Makefile.ksplice");
-    let out = Command::new("make")
-        .args(["-s", "-rR", "-f"])
+    let mut cmd = Command::new("make");
+    cmd.args(["-s", "-rR", "-f"])
         .arg(&makefile)
         .arg("-C")
-        .arg(dir.join("src"))
-        .arg(format!("O={}", dir.join("obj").display()))
+        .arg(dir.join("src"));
+    if !in_tree {
+        cmd.arg(format!("O={}", dir.join("obj").display()));
+    }
+    let out = cmd
         .args(["KSPLICE_MODE=revert", "KSPLICE_OBJ=true"])
         .output()
         .unwrap();
     assert!(out.status.success(), "{out:?}");
     String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// [`run_revert`] of an out-of-tree build.
+fn revert(dir: &Path) -> String {
+    run_revert(dir, false)
 }
 
 /// A fake kernel tree with `.config` = `src_config`, and an objtree whose
@@ -87,16 +96,7 @@ fn the_same_config_leaves_the_objtrees_copy_alone() {
 #[test]
 fn an_in_tree_build_keeps_its_config() {
     let d = tree("CONFIG_A=y\n", None);
-    let makefile = Path::new(env!("CARGO_MANIFEST_DIR")).join("Makefile.ksplice");
-    let out = Command::new("make")
-        .args(["-s", "-rR", "-f"])
-        .arg(&makefile)
-        .arg("-C")
-        .arg(d.join("src"))
-        .args(["KSPLICE_MODE=revert", "KSPLICE_OBJ=true"])
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "{out:?}");
+    run_revert(&d, true);
     assert_eq!(
         read(&d.join("src/.config")).as_deref(),
         Some("CONFIG_A=y\n")
