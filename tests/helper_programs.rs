@@ -87,19 +87,7 @@ fn inspect_reads_objects_and_refuses_others() {
 fn install_puts_the_helpers_in_libexec() {
     let dir = support::scratch("install-helpers");
     let prefix = dir.join("prefix");
-    let bin_dir = Path::new(env!("CARGO_BIN_EXE_ksplice-kernel-utsname"))
-        .parent()
-        .unwrap();
-    let out = Command::new(concat!(env!("CARGO_MANIFEST_DIR"), "/install.sh"))
-        .arg(&prefix)
-        .env("KSPLICE_BIN_DIR", bin_dir)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    support::install_to(&prefix);
     for t in ["ksplice-kernel-utsname", "ksplice-inspect"] {
         assert!(prefix.join("libexec/ksplice").join(t).is_file(), "{t}");
     }

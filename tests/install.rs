@@ -8,21 +8,7 @@ use std::process::Command;
 fn install_provides_ksplice_obj_pl() {
     let dir = support::scratch("install");
     let prefix = dir.join("prefix");
-    let out = Command::new(concat!(env!("CARGO_MANIFEST_DIR"), "/install.sh"))
-        .arg(&prefix)
-        .env(
-            "KSPLICE_BIN_DIR",
-            std::path::Path::new(env!("CARGO_BIN_EXE_ksplice-obj"))
-                .parent()
-                .unwrap(),
-        )
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    support::install_to(&prefix);
     let pl = prefix.join("share/ksplice/ksplice-obj.pl");
     for t in [
         "ksplice-obj",

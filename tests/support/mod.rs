@@ -33,6 +33,26 @@ pub const KFLAGS: &[&str] = &[
 /// Plain flags, for the objects the command-line tests feed the tool.
 pub const CFLAGS: &[&str] = &["-O2", "-ffunction-sections", "-fdata-sections"];
 
+/// Runs `./install.sh PREFIX` with the binaries this test run built
+/// (`KSPLICE_BIN_DIR`), and asserts that it succeeded.
+pub fn install_to(prefix: &Path) {
+    let out = Command::new(concat!(env!("CARGO_MANIFEST_DIR"), "/install.sh"))
+        .arg(prefix)
+        .env(
+            "KSPLICE_BIN_DIR",
+            Path::new(env!("CARGO_BIN_EXE_ksplice-obj"))
+                .parent()
+                .unwrap(),
+        )
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "install.sh: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
 /// A fresh scratch directory for one test.
 pub fn scratch(name: &str) -> PathBuf {
     static N: AtomicUsize = AtomicUsize::new(0);
