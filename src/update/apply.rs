@@ -215,16 +215,12 @@ fn finish(k: &Kernel, u: &Update, partial: bool) {
 /// `code_busy`), saves the debug trace if wanted, asks the core to clean
 /// up, and unloads what was loaded.
 fn aborted(k: &Kernel, kid: &str, debug: &DebugOpts, loaded: &[String]) {
-    let cause = k.abort_cause(kid);
-    k.ui.abort(
+    k.report_abort(
+        kid,
         &format!("Ksplice update {kid} was not applied"),
-        &cause,
-        explain_apply(&cause),
-        &k.conflicts(kid),
+        explain_apply,
+        debug,
     );
-    if debug.wanted() {
-        k.save_debug(kid, debug.debugfile.as_deref());
-    }
     if let Err(e) = k.write_attr(kid, "stage", "cleanup") {
         k.ui.warn(&format!(
             "{}/stage: cannot write cleanup: {e}",

@@ -3,6 +3,7 @@
 //! `debug`, `partial`), the loaded modules (`/sys/module`), and module
 //! loading (`insmod`, `rmmod`).
 
+use super::cli::DebugOpts;
 use super::env::Env;
 use super::ui::Ui;
 use crate::package::names::{is_module_name, module_name};
@@ -226,6 +227,24 @@ impl Kernel {
     /// Unloads a module by name.
     pub fn rmmod(&self, name: &str) -> Result<()> {
         self.run(&self.env.rmmod, name)
+    }
+
+    /// Reports why the kernel refused an operation on `kid`: `headline`, the
+    /// abort cause with `explain`'s text for it (and the busy tasks for
+    /// `code_busy`), then the debug trace if `debug` wants it.
+    pub fn report_abort(
+        &self,
+        kid: &str,
+        headline: &str,
+        explain: fn(&str) -> &'static str,
+        debug: &DebugOpts,
+    ) {
+        let cause = self.abort_cause(kid);
+        self.ui
+            .abort(headline, &cause, explain(&cause), &self.conflicts(kid));
+        if debug.wanted() {
+            self.save_debug(kid, debug.debugfile.as_deref());
+        }
     }
 
     /// The update's `debug` trace, copied to `file` (its path is printed) or

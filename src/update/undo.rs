@@ -112,16 +112,12 @@ fn check_applied(k: &Kernel, kid: &str) -> Result<()> {
 /// The kernel refused to reverse the update: explains why (the busy
 /// tasks for `code_busy`) and saves the debug trace if wanted.
 fn aborted(k: &Kernel, kid: &str, debug: &DebugOpts) {
-    let cause = k.abort_cause(kid);
-    k.ui.abort(
+    k.report_abort(
+        kid,
         &format!("Ksplice update {kid} was not reversed (it is still applied)"),
-        &cause,
-        explain_undo(&cause),
-        &k.conflicts(kid),
+        explain_undo,
+        debug,
     );
-    if debug.wanted() {
-        k.save_debug(kid, debug.debugfile.as_deref());
-    }
 }
 
 /// The change modules to unload once an update is reversed, in order: the
