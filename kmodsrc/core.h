@@ -112,8 +112,36 @@ struct change_priv {
 __printf(2, 3) void ksplice_debug(struct update *u, const char *fmt, ...);
 int ksplice_abort(struct update *u, enum abort_cause cause);
 
+/* A symbol value the compared code implies. */
+struct learnt {
+	const char *label;
+	unsigned long val;
+};
+
+/* One comparison of old code with running code (match.c, sites.c). */
+struct cmp_ctx {
+	struct ksplice_mod_change *change;
+	struct learnt *new;		/* values the code compared implies */
+	size_t nr_new, cap;
+	char *why;			/* why it does not match */
+	size_t whylen;
+	const char *label;		/* the section compared */
+	unsigned long old_base;		/* its start in the old code */
+	unsigned long run_base;		/* its start in the running kernel */
+};
+
+/* What a rewrite rule says of a site (sites.c). */
+enum { SITE_SAME, SITE_OK, SITE_BAD };
+
 /* match.c */
 int ksplice_reloc_cmp(const void *a, const void *b);
+const struct ksplice_reloc *
+ksplice_first_reloc(const struct ksplice_code *code, unsigned long addr);
+int ksplice_learn(struct cmp_ctx *c, const struct ksplice_symbol *sym,
+		  unsigned long val, unsigned long at);
+int ksplice_cmp_range(struct cmp_ctx *c, unsigned long old, size_t len,
+		      const u8 *run, unsigned long run_addr, size_t avail,
+		      size_t *used, bool skip_alt);
 u64 ksplice_field_mask(const struct ksplice_reloc_howto *h);
 void ksplice_values_free(struct change_priv *cp);
 int ksplice_resolve_label(struct ksplice_mod_change *change,
@@ -122,6 +150,16 @@ int ksplice_run_pre_match(struct ksplice_mod_change *change);
 const struct ksplice_section *
 ksplice_matched_section(struct ksplice_mod_change *change, unsigned long addr,
 			size_t len, unsigned long *start);
+
+/* sites.c */
+int ksplice_site_order(const void *a, const void *b);
+const struct ksplice_site *
+ksplice_first_site(const struct ksplice_code *code, unsigned long addr);
+int ksplice_sites_cmp(struct cmp_ctx *c, const struct ksplice_site *s,
+		      bool skip_alt, const u8 *run, unsigned long run_addr,
+		      size_t avail, size_t *old_len, size_t *run_len);
+bool ksplice_is_nops(const u8 *p, size_t len);
+bool ksplice_alt_applies(const struct ksplice_site *s);
 
 /* patch.c */
 int ksplice_resolve_new_code(struct ksplice_mod_change *change);

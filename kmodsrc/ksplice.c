@@ -421,6 +421,14 @@ int init_ksplice_mod_change(struct ksplice_mod_change *change)
 	sort(change->old_code.relocs,
 	     change->old_code.relocs_end - change->old_code.relocs,
 	     sizeof(*change->old_code.relocs), ksplice_reloc_cmp, NULL);
+	if (change->old_code.sites)
+		sort(change->old_code.sites,
+		     change->old_code.sites_end - change->old_code.sites,
+		     sizeof(*change->old_code.sites), ksplice_site_order, NULL);
+	if (change->new_code.sites)
+		sort(change->new_code.sites,
+		     change->new_code.sites_end - change->new_code.sites,
+		     sizeof(*change->new_code.sites), ksplice_site_order, NULL);
 	mutex_lock(&ksplice_mutex);
 	if (!the_update) {
 		struct update *update = kzalloc(sizeof(*update), GFP_KERNEL);

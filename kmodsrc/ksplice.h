@@ -67,6 +67,17 @@ struct ksplice_system_map {
 	const unsigned long *candidates;
 };
 
+/* A place of the old code the running kernel may have rewritten at boot. */
+struct ksplice_site {
+	unsigned long addr;
+	unsigned long aux;
+	u16 kind;
+	u8 len;
+	u8 aux_len;
+	u16 feature;
+	u16 seq;
+};
+
 /* The size of each record in its section. */
 #define KSPLICE_SYMBOL_SIZE	32
 #define KSPLICE_RELOC_SIZE	40
@@ -74,6 +85,7 @@ struct ksplice_system_map {
 #define KSPLICE_SECTION_SIZE	48
 #define KSPLICE_PATCH_SIZE	48
 #define KSPLICE_SYSTEM_MAP_SIZE	24
+#define KSPLICE_SITE_SIZE	24
 
 static_assert(sizeof(struct ksplice_symbol) == KSPLICE_SYMBOL_SIZE);
 static_assert(sizeof(struct ksplice_reloc) == KSPLICE_RELOC_SIZE);
@@ -81,6 +93,7 @@ static_assert(sizeof(struct ksplice_reloc_howto) == KSPLICE_HOWTO_SIZE);
 static_assert(sizeof(struct ksplice_section) == KSPLICE_SECTION_SIZE);
 static_assert(sizeof(struct ksplice_patch) == KSPLICE_PATCH_SIZE);
 static_assert(sizeof(struct ksplice_system_map) == KSPLICE_SYSTEM_MAP_SIZE);
+static_assert(sizeof(struct ksplice_site) == KSPLICE_SITE_SIZE);
 
 /* ksplice_reloc_howto.type */
 enum ksplice_reloc_howto_type {
@@ -104,6 +117,26 @@ enum ksplice_patch_type {
 	KSPLICE_PATCH_TEXT = 0,		/* a jump at oldaddr */
 	KSPLICE_PATCH_DATA = 1,		/* contents written at oldaddr */
 	KSPLICE_PATCH_EXPORT = 2,	/* an export renamed (unsupported) */
+};
+
+/*
+ * ksplice_site.kind: what the running kernel may have done at addr (len
+ * bytes). aux: an alternative's replacement (aux_len bytes) or a jump
+ * label's target; feature: an alternative's CPU feature (bit 15: applied
+ * when absent) or a paravirt call's slot in pv_ops; seq: the order of the
+ * records of one object (of alternatives at one place, the last applies).
+ */
+enum ksplice_site_kind {
+	KSPLICE_SITE_ALTERNATIVE = 0,	/* original or replacement */
+	KSPLICE_SITE_PARAVIRT = 1,	/* indirect, direct call or nops */
+	KSPLICE_SITE_RETPOLINE = 2,	/* thunk or inline indirect branch */
+	KSPLICE_SITE_RETURN = 3,	/* return thunk jump or ret */
+	KSPLICE_SITE_JUMP_LABEL = 4,	/* nop or jump to aux */
+	KSPLICE_SITE_STATIC_CALL = 5,	/* trampoline or its function */
+	KSPLICE_SITE_FENTRY = 6,	/* ftrace's nop or call */
+	KSPLICE_SITE_ENDBR = 7,		/* endbr64 or its sealed nop */
+	KSPLICE_SITE_SMP_LOCK = 8,	/* lock or ds prefix */
+	KSPLICE_SITE_RELAXABLE = 9,	/* jump, maybe with an 8-bit displacement */
 };
 
 /* What every field a ksplice_reloc fills holds until it is filled. */
@@ -135,6 +168,7 @@ struct ksplice_code {
 	struct ksplice_section *sections, *sections_end;
 	struct ksplice_symbol *symbols, *symbols_end;
 	struct ksplice_system_map *system_map, *system_map_end;
+	struct ksplice_site *sites, *sites_end;
 };
 
 /* One target (vmlinux or a module) changed by an update. */
@@ -173,6 +207,7 @@ extern struct ksplice_section ksplice_sections[], ksplice_sections_end[];
 extern struct ksplice_symbol ksplice_symbols[], ksplice_symbols_end[];
 extern struct ksplice_patch ksplice_patches[], ksplice_patches_end[];
 extern struct ksplice_system_map ksplice_system_map[], ksplice_system_map_end[];
+extern struct ksplice_site ksplice_sites[], ksplice_sites_end[];
 #define KSPLICE_HOOK_SECTION(name) \
 	extern void *ksplice_call_##name[], *ksplice_call_##name##_end[]
 KSPLICE_HOOK_SECTION(pre_apply);

@@ -175,8 +175,8 @@ int ksplice_reloc_cmp(const void *a, const void *b)
 }
 
 /* The first relocation of code at or after addr (relocs sorted). */
-static const struct ksplice_reloc *
-first_reloc(const struct ksplice_code *code, unsigned long addr)
+const struct ksplice_reloc *
+ksplice_first_reloc(const struct ksplice_code *code, unsigned long addr)
 {
 	const struct ksplice_reloc *lo = code->relocs, *hi = code->relocs_end;
 
@@ -193,119 +193,180 @@ first_reloc(const struct ksplice_code *code, unsigned long addr)
 
 /* ------------------------------------------------------------ run-pre matching */
 
-struct learnt {
-	const char *label;
+/*
+ * Notes that the code compared implies value val for sym (a field at old
+ * address at): it must agree with what is known, with what the code
+ * compared so far implies and with System.map. 0, 1 (mismatch) or -errno.
+ */
+int ksplice_learn(struct cmp_ctx *c, const struct ksplice_symbol *sym,
+		  unsigned long val, unsigned long at)
+{
+	struct value *known = value_find(c->change->priv, sym->label);
+	unsigned long cands[16], off = at - c->old_base;
+	size_t i;
+	int n, k;
+
+	if (!strcmp(sym->label, c->label)) {
+		if (val == c->run_base)
+			return 0;
+		snprintf(c->why, c->whylen, "%s+%#lx refers to itself at %#lx, not %#lx",
+			 c->label, off, val, c->run_base);
+		return 1;
+	}
+	if (known && known->val != val) {
+		snprintf(c->why, c->whylen, "%s+%#lx refers to %s at %#lx, known at %#lx",
+			 c->label, off, sym->label, val, known->val);
+		return 1;
+	}
+	for (i = 0; i < c->nr_new; i++) {
+		if (strcmp(c->new[i].label, sym->label))
+			continue;
+		if (c->new[i].val == val)
+			return 0;
+		snprintf(c->why, c->whylen, "%s+%#lx refers to %s at %#lx and %#lx",
+			 c->label, off, sym->label, val, c->new[i].val);
+		return 1;
+	}
+	if (known)
+		return 0;
+	n = candidates(c->change, sym, cands, ARRAY_SIZE(cands));
+	if (n > 0 && n < ARRAY_SIZE(cands)) {
+		for (k = 0; k < n && cands[k] != val; k++)
+			;
+		if (k == n) {
+			snprintf(c->why, c->whylen,
+				 "%s+%#lx refers to %s at %#lx, not a System.map address of it",
+				 c->label, off, sym->label, val);
+			return 1;
+		}
+	}
+	if (c->nr_new >= c->cap)
+		return -E2BIG;
+	c->new[c->nr_new].label = sym->label;
+	c->new[c->nr_new].val = val;
+	c->nr_new++;
+	return 0;
+}
+
+/*
+ * One relocated field of the old code (at old) and its running bytes (at
+ * run, address run_addr): the value it implies is learnt. Fields the module
+ * loader filled (not the canary) must be the same bytes.
+ */
+static int cmp_field(struct cmp_ctx *c, const struct ksplice_reloc *r,
+		     const u8 *old, const u8 *run, unsigned long run_addr)
+{
+	const struct ksplice_reloc_howto *h = r->howto;
 	unsigned long val;
-};
+
+	if (h->type != KSPLICE_HOWTO_RELOC && h->type != KSPLICE_HOWTO_RELOC_PATCH)
+		return 0;
+	if (field_read(old, h) != field_read(&(u64){ KSPLICE_CANARY }, h)) {
+		if (!memcmp(old, run, h->size))
+			return 0;
+		snprintf(c->why, c->whylen, "%s+%#lx: field of %s filled at load time differs",
+			 c->label, r->blank_addr - c->old_base, r->symbol->label);
+		return 1;
+	}
+	val = field_read(run, h) - r->insn_addend - r->target_addend;
+	if (h->pcrel)
+		val += run_addr;
+	return ksplice_learn(c, r->symbol, val, r->blank_addr);
+}
+
+/*
+ * Compares len bytes of old code at address old with the running bytes
+ * run[] (at run_addr, avail bytes readable). Relocated fields imply symbol
+ * values (cmp_field); boot-time rewrite sites follow their rule (sites.c),
+ * and skip_alt leaves out the alternatives at old itself. *used: the
+ * running bytes the old ones correspond to. 0 on a match, 1 on a mismatch
+ * (described in c->why), or -errno.
+ */
+int ksplice_cmp_range(struct cmp_ctx *c, unsigned long old, size_t len,
+		      const u8 *run, unsigned long run_addr, size_t avail,
+		      size_t *used, bool skip_alt)
+{
+	const struct ksplice_code *code = &c->change->old_code;
+	const struct ksplice_reloc *r = ksplice_first_reloc(code, old);
+	const struct ksplice_site *s = ksplice_first_site(code, old);
+	const u8 *o = (const u8 *)old;
+	size_t i = 0, ri = 0, ol, rl;
+	unsigned long tried = 0;
+	int ret;
+
+	while (i < len) {
+		unsigned long at = old + i;
+
+		while (s < code->sites_end && s->addr < at)
+			s++;
+		if (s < code->sites_end && s->addr == at && tried != at) {
+			tried = at;
+			ret = ksplice_sites_cmp(c, s, skip_alt && !i, run + ri, run_addr + ri,
+						avail - ri, &ol, &rl);
+			if (ret < 0 || ret == SITE_BAD)
+				return ret < 0 ? ret : 1;
+			if (ret == SITE_OK) {
+				i += ol;
+				ri += rl;
+				continue;
+			}
+		}
+		while (r < code->relocs_end && r->blank_addr < at)
+			r++;
+		if (r < code->relocs_end && r->blank_addr == at && r->howto &&
+		    r->howto->size) {
+			const struct ksplice_reloc_howto *h = r->howto;
+
+			if (!r->symbol || !r->symbol->label || h->size > 8 || i + h->size > len)
+				return -EINVAL;
+			if (ri + h->size > avail)
+				goto short_run;
+			ret = cmp_field(c, r, o + i, run + ri, run_addr + ri);
+			if (ret)
+				return ret;
+			i += h->size;
+			ri += h->size;
+			continue;
+		}
+		if (ri >= avail)
+			goto short_run;
+		if (o[i] != run[ri]) {
+			snprintf(c->why, c->whylen, "%s+%#lx: byte %02x, running %02x",
+				 c->label, at - c->old_base, o[i], run[ri]);
+			return 1;
+		}
+		i++;
+		ri++;
+	}
+	*used = ri;
+	return 0;
+short_run:
+	snprintf(c->why, c->whylen, "%s+%#lx: running code ends", c->label, old + i - c->old_base);
+	return 1;
+}
 
 /*
  * Compares the old code of sect with the running bytes run[] at address
- * addr. Relocated fields are not compared: the symbol value they imply is
- * checked against what is already known and, into new[], what this
- * section implies. Returns 0 on a match, 1 on a mismatch (described in
- * why), or a negative errno.
+ * addr; what it implies goes to c->new. 0 on a match, 1 on a mismatch
+ * (described in c->why), or a negative errno.
  */
-static int cmp_section(struct ksplice_mod_change *change,
-		       const struct ksplice_section *sect, unsigned long addr,
-		       const u8 *run, struct learnt *new, size_t *nr_new,
-		       char *why, size_t whylen)
+static int cmp_section(struct cmp_ctx *c, const struct ksplice_section *sect,
+		       unsigned long addr, const u8 *run)
 {
-	struct change_priv *cp = change->priv;
-	const u8 *old = (const u8 *)sect->address;
-	const struct ksplice_reloc *r = first_reloc(&change->old_code, sect->address);
-	unsigned long off = 0;
-	unsigned long cands[16];
-	size_t i;
+	size_t used;
 
-	*nr_new = 0;
-	while (off < sect->size) {
-		const struct ksplice_reloc_howto *h;
-		const struct ksplice_symbol *sym;
-		unsigned long val;
-		struct value *known;
-		int n, k;
-
-		while (r < change->old_code.relocs_end && r->blank_addr < sect->address + off)
-			r++;
-		if (r >= change->old_code.relocs_end || r->blank_addr != sect->address + off) {
-			if (old[off] != run[off]) {
-				snprintf(why, whylen, "byte %#lx: %02x, running %02x",
-					 off, old[off], run[off]);
-				return 1;
-			}
-			off++;
-			continue;
-		}
-		h = r->howto;
-		sym = r->symbol;
-		if (!h || !sym || !sym->label || h->size > 8 || off + h->size > sect->size)
-			return -EINVAL;
-		if (!h->size) {
-			/* A marker (KSPLICE_HOWTO_SYMBOL): no field. */
-			r++;
-			continue;
-		}
-		off += h->size;
-		if (h->type != KSPLICE_HOWTO_RELOC && h->type != KSPLICE_HOWTO_RELOC_PATCH)
-			continue;
-		if (field_read(old + off - h->size, h) !=
-		    field_read(&(u64){ KSPLICE_CANARY }, h)) {
-			/*
-			 * Rewritten when the module was loaded (alternatives,
-			 * applied for the same CPU as the running kernel's):
-			 * the bytes themselves must match.
-			 */
-			if (memcmp(old + off - h->size, run + off - h->size, h->size)) {
-				snprintf(why, whylen,
-					 "field %#lx (%s) rewritten at load time differs",
-					 off - h->size, sym->label);
-				return 1;
-			}
-			continue;
-		}
-		val = field_read(run + off - h->size, h) - r->insn_addend - r->target_addend;
-		if (h->pcrel)
-			val += addr + off - h->size;
-		known = value_find(cp, sym->label);
-		if (known && known->val != val) {
-			snprintf(why, whylen, "field %#lx refers to %s at %#lx, known at %#lx",
-				 off - h->size, sym->label, val, known->val);
-			return 1;
-		}
-		for (i = 0; i < *nr_new; i++) {
-			if (strcmp(new[i].label, sym->label))
-				continue;
-			if (new[i].val != val) {
-				snprintf(why, whylen, "field %#lx refers to %s at %#lx and %#lx",
-					 off - h->size, sym->label, val, new[i].val);
-				return 1;
-			}
-			break;
-		}
-		if (known || i < *nr_new)
-			continue;
-		n = candidates(change, sym, cands, ARRAY_SIZE(cands));
-		if (n > 0 && n < ARRAY_SIZE(cands)) {
-			for (k = 0; k < n && cands[k] != val; k++)
-				;
-			if (k == n) {
-				snprintf(why, whylen,
-					 "field %#lx refers to %s at %#lx, not a System.map address of it",
-					 off - h->size, sym->label, val);
-				return 1;
-			}
-		}
-		new[*nr_new].label = sym->label;
-		new[*nr_new].val = val;
-		(*nr_new)++;
-	}
-	return 0;
+	c->nr_new = 0;
+	c->label = sect->symbol->label;
+	c->old_base = sect->address;
+	c->run_base = addr;
+	return ksplice_cmp_range(c, sect->address, sect->size, run, addr, sect->size,
+				 &used, false);
 }
 
 static size_t relocs_in(const struct ksplice_code *code,
 			const struct ksplice_section *sect)
 {
-	const struct ksplice_reloc *r = first_reloc(code, sect->address);
+	const struct ksplice_reloc *r = ksplice_first_reloc(code, sect->address);
 	size_t n = 0;
 
 	while (r < code->relocs_end && r->blank_addr < sect->address + sect->size) {
@@ -318,6 +379,10 @@ static size_t relocs_in(const struct ksplice_code *code,
 enum { SECT_UNTRIED, SECT_MATCHED, SECT_FAILED, SECT_AMBIGUOUS, SECT_NO_CANDIDATE };
 
 /* Tries every candidate address of one old section. */
+/* Extra room for the values an alternative's replacement implies. */
+#define EXTRA_VALUES 64
+
+/* Tries every candidate address of one old section. */
 static int match_section(struct ksplice_mod_change *change, size_t idx,
 			 int *state)
 {
@@ -326,9 +391,15 @@ static int match_section(struct ksplice_mod_change *change, size_t idx,
 	const struct ksplice_section *sect = change->old_code.sections + idx;
 	unsigned long cands[16], found = 0;
 	struct value *known = value_find(cp, sect->symbol->label);
-	struct learnt *new, *best = NULL;
-	size_t nr_new = 0, nr_best = 0, cap = relocs_in(&change->old_code, sect) + 1;
-	char why[160] = "";
+	struct learnt *best = NULL;
+	size_t nr_best = 0;
+	char why[256] = "";
+	struct cmp_ctx c = {
+		.change = change,
+		.cap = relocs_in(&change->old_code, sect) + EXTRA_VALUES,
+		.why = why,
+		.whylen = sizeof(why),
+	};
 	int n, i, ok = 0, ret = 0;
 	u8 *run;
 
@@ -343,9 +414,9 @@ static int match_section(struct ksplice_mod_change *change, size_t idx,
 		return 0;
 	}
 	run = kvmalloc(sect->size ?: 1, GFP_KERNEL);
-	new = kvmalloc_array(cap, sizeof(*new), GFP_KERNEL);
-	best = kvmalloc_array(cap, sizeof(*best), GFP_KERNEL);
-	if (!run || !new || !best) {
+	c.new = kvmalloc_array(c.cap, sizeof(*c.new), GFP_KERNEL);
+	best = kvmalloc_array(c.cap, sizeof(*best), GFP_KERNEL);
+	if (!run || !c.new || !best) {
 		ret = -ENOMEM;
 		goto out;
 	}
@@ -357,8 +428,11 @@ static int match_section(struct ksplice_mod_change *change, size_t idx,
 				      sect->symbol->label, cands[i]);
 			continue;
 		}
-		r = cmp_section(change, sect, cands[i], run, new, &nr_new,
-				why, sizeof(why));
+		r = cmp_section(&c, sect, cands[i], run);
+		if (r == -E2BIG) {
+			snprintf(why, sizeof(why), "more values than expected");
+			r = 1;
+		}
 		if (r < 0) {
 			ret = r;
 			goto out;
@@ -370,8 +444,8 @@ static int match_section(struct ksplice_mod_change *change, size_t idx,
 		}
 		ok++;
 		found = cands[i];
-		swap(new, best);
-		nr_best = nr_new;
+		swap(c.new, best);
+		nr_best = c.nr_new;
 	}
 	if (ok == 1) {
 		for (i = 0; i < nr_best && !ret; i++)
@@ -389,7 +463,7 @@ static int match_section(struct ksplice_mod_change *change, size_t idx,
 	}
 out:
 	kvfree(run);
-	kvfree(new);
+	kvfree(c.new);
 	kvfree(best);
 	return ret;
 }

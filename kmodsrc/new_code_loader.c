@@ -26,6 +26,8 @@ struct ksplice_mod_change change = {
 		.symbols_end = ksplice_symbols_end,
 		.system_map = ksplice_system_map,
 		.system_map_end = ksplice_system_map_end,
+		.sites = ksplice_sites,
+		.sites_end = ksplice_sites_end,
 	},
 	.patches = ksplice_patches,
 	.patches_end = ksplice_patches_end,

@@ -17,6 +17,8 @@ static int __init old_code_init(void)
 	change.old_code.symbols_end = ksplice_symbols_end;
 	change.old_code.system_map = ksplice_system_map;
 	change.old_code.system_map_end = ksplice_system_map_end;
+	change.old_code.sites = ksplice_sites;
+	change.old_code.sites_end = ksplice_sites_end;
 	return init_ksplice_mod_change(&change);
 }
 

@@ -6,6 +6,7 @@
  * through which the stopped machine writes the jumps (stop.c).
  */
 #include <linux/bug.h>
+#include <linux/jump_label.h>
 #include <linux/kernel.h>
 #include <linux/mm.h>
 #include <linux/slab.h>
@@ -57,6 +58,93 @@ static int ks_poke(unsigned long addr, const void *src, size_t len)
 	memcpy(alias + offset_in_page(addr), src, len);
 	vunmap(alias);
 	return 0;
+}
+
+/* ------------------------------------------------------------ new code sites */
+
+/*
+ * The alternatives at s->addr of the new code, once its relocations are
+ * filled: the last replacement that applies on this CPU, moved there (a
+ * leading call or jump keeps its target) and padded with nops.
+ */
+static int new_alternative(struct ksplice_mod_change *change,
+			   const struct ksplice_site *s, const struct ksplice_site **next)
+{
+	const struct ksplice_site *t, *chosen = NULL;
+	u8 buf[U8_MAX];
+	long delta;
+
+	for (t = s; t < change->new_code.sites_end && t->addr == s->addr &&
+	     t->kind == KSPLICE_SITE_ALTERNATIVE; t++)
+		if (ksplice_alt_applies(t))
+			chosen = t;
+	*next = t;
+	if (!chosen)
+		return 0;
+	if (chosen->aux_len > chosen->len || (chosen->aux_len && !chosen->aux))
+		return -EINVAL;
+	memcpy(buf, (const void *)chosen->aux, chosen->aux_len);
+	memset(buf + chosen->aux_len, 0x90, chosen->len - chosen->aux_len);
+	delta = (long)chosen->aux - (long)chosen->addr;
+	if (chosen->aux_len >= 5 && (buf[0] == 0xe8 || buf[0] == 0xe9)) {
+		s32 rel;
+
+		memcpy(&rel, buf + 1, sizeof(rel));
+		if ((long)rel + delta != (s32)(rel + delta))
+			return -ERANGE;
+		rel += delta;
+		memcpy(buf + 1, &rel, sizeof(rel));
+	} else if (chosen->aux_len && buf[0] == 0xeb) {
+		return -ERANGE;
+	}
+	return ks_poke(chosen->addr, buf, chosen->len);
+}
+
+/* A jump label of the new code, set as its key is now (jump or nop). */
+static int new_jump_label(const struct ksplice_site *s)
+{
+	struct static_key *key = (struct static_key *)s->aux;
+	unsigned long to = s->addr + (s16)s->feature;
+	static const u8 nop2[] = { 0x66, 0x90 }, nop5[] = { 0x0f, 0x1f, 0x44, 0x00, 0x00 };
+	u8 buf[5];
+	long rel;
+
+	if (!key || (s->len != 2 && s->len != 5))
+		return -EINVAL;
+	if (static_key_enabled(key) == !!(s->aux_len & 1))
+		return ks_poke(s->addr, s->len == 5 ? nop5 : nop2, s->len);
+	rel = (long)to - (long)(s->addr + s->len);
+	if (s->len == 2 && rel != (s8)rel)
+		return -ERANGE;
+	buf[0] = s->len == 5 ? 0xe9 : 0xeb;
+	if (s->len == 5)
+		memcpy(buf + 1, &(s32){ rel }, sizeof(s32));
+	else
+		buf[1] = (s8)rel;
+	return ks_poke(s->addr, buf, s->len);
+}
+
+/*
+ * Processes the sites of the new code the module loader left to the core
+ * (docs/FORMAT.md, ksplice_site): as the kernel processed the original.
+ */
+static int new_code_sites(struct ksplice_mod_change *change)
+{
+	const struct ksplice_site *s = change->new_code.sites, *next;
+	int ret = 0;
+
+	while (s && s < change->new_code.sites_end && !ret) {
+		next = s + 1;
+		if (s->kind == KSPLICE_SITE_ALTERNATIVE)
+			ret = new_alternative(change, s, &next);
+		else if (s->kind == KSPLICE_SITE_JUMP_LABEL)
+			ret = new_jump_label(s);
+		if (ret)
+			ksplice_debug(((struct change_priv *)change->priv)->update,
+				      "%s: new code site at %#lx: error %d\n", change->name, s->addr, ret);
+		s = next;
+	}
+	return ret;
 }
 
 /* ------------------------------------------------------------ new code */
@@ -113,6 +201,8 @@ int ksplice_resolve_new_code(struct ksplice_mod_change *change)
 		if (ks_poke(r->blank_addr, &field, h->size))
 			return ksplice_abort(cp->update, OUT_OF_MEMORY);
 	}
+	if (new_code_sites(change))
+		return ksplice_abort(cp->update, UNEXPECTED);
 	return 0;
 }
 

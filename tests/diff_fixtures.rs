@@ -715,15 +715,27 @@ fn static_cpu_has_stub_changes_with_its_function_only() {
         targets.contains(&".altinstr_aux"),
         "the new function enters its new stub: {targets:?}"
     );
-    // The alternatives of the new function go with it, for the module loader.
-    let alt = obj
-        .section_by_name(".altinstructions")
-        .expect("alternatives kept");
+    // The alternatives of the new function go with it, as site records the
+    // core applies once the relocations are filled (the module loader would
+    // copy canaries), and not as a table the module loader acts on.
+    assert!(obj.section_by_name(".altinstructions").is_none());
+    let sites = obj
+        .section_by_name(".ksplice_sites")
+        .expect("alternatives kept as sites");
+    let sec = &obj.sections[sites];
     assert_eq!(
-        obj.sections[alt].size(),
-        24,
+        sec.size(),
+        2 * ksplice::engine::meta::SITE_SIZE,
         "the two entries of second_user"
     );
+    for rec in [0, ksplice::engine::meta::SITE_SIZE] {
+        assert_eq!(
+            sec.read_uint(rec + 16, 2),
+            Some(ksplice::engine::meta::SiteKind::Alternative as u64)
+        );
+        let addr = sec.relocs.iter().find(|r| r.offset == rec).expect("addr");
+        assert_eq!(obj.symbol_name(addr.sym), ".text.second_user");
+    }
 }
 
 #[test]

@@ -8,7 +8,7 @@
 
 use ksplice::engine::elf::howto::howto;
 use ksplice::engine::elf::{Object, SecId, Section};
-use ksplice::engine::meta::{self, HowtoType, Meta, PatchType, SymRef};
+use ksplice::engine::meta::{self, HowtoType, Meta, PatchType, SiteKind, SymRef};
 use ksplice::engine::transform::HOOK_SECTIONS;
 use object::elf;
 use std::collections::BTreeMap;
@@ -137,6 +137,8 @@ fn c_size(ty: &str) -> u64 {
     match base {
         "unsigned long" | "long" | "u64" | "s64" => 8,
         "u32" | "s32" | "int" | "unsigned int" => 4,
+        "u16" | "s16" => 2,
+        "u8" | "s8" => 1,
         _ => panic!("a record member of type `{ty}`: teach tests/kmodsrc_abi.rs its size"),
     }
 }
@@ -160,7 +162,7 @@ fn header() -> Header {
 }
 
 /// The records: C struct, size constant in the header, size in meta.rs.
-const RECORDS: [(&str, &str, u64); 6] = [
+const RECORDS: [(&str, &str, u64); 7] = [
     ("ksplice_symbol", "KSPLICE_SYMBOL_SIZE", meta::SYMBOL_SIZE),
     ("ksplice_reloc", "KSPLICE_RELOC_SIZE", meta::RELOC_SIZE),
     (
@@ -179,6 +181,7 @@ const RECORDS: [(&str, &str, u64); 6] = [
         "KSPLICE_SYSTEM_MAP_SIZE",
         meta::SYSTEM_MAP_SIZE,
     ),
+    ("ksplice_site", "KSPLICE_SITE_SIZE", meta::SITE_SIZE),
 ];
 
 fn offsets(h: &Header, record: &str) -> BTreeMap<String, u64> {
@@ -255,6 +258,35 @@ fn enums_match() {
         h.enums["ksplice_patch_type"], rust,
         "enum ksplice_patch_type vs meta::PatchType"
     );
+    let sites = [
+        ("KSPLICE_SITE_ALTERNATIVE", SiteKind::Alternative),
+        ("KSPLICE_SITE_PARAVIRT", SiteKind::Paravirt),
+        ("KSPLICE_SITE_RETPOLINE", SiteKind::Retpoline),
+        ("KSPLICE_SITE_RETURN", SiteKind::Return),
+        ("KSPLICE_SITE_JUMP_LABEL", SiteKind::JumpLabel),
+        ("KSPLICE_SITE_STATIC_CALL", SiteKind::StaticCall),
+        ("KSPLICE_SITE_FENTRY", SiteKind::Fentry),
+        ("KSPLICE_SITE_ENDBR", SiteKind::Endbr),
+        ("KSPLICE_SITE_SMP_LOCK", SiteKind::SmpLock),
+        ("KSPLICE_SITE_RELAXABLE", SiteKind::Relaxable),
+    ];
+    let rust: Vec<(String, u64)> = sites
+        .iter()
+        .map(|(n, t)| (n.to_string(), *t as u64))
+        .collect();
+    assert_eq!(
+        h.enums["ksplice_site_kind"], rust,
+        "enum ksplice_site_kind vs meta::SiteKind"
+    );
+    let doc = read("docs/FORMAT.md");
+    for (name, kind) in sites {
+        let short = name.trim_start_matches("KSPLICE_SITE_");
+        assert!(
+            doc.contains(&format!("{} `{short}`", kind as u16)),
+            "FORMAT.md lists site kind {short} as {}",
+            kind as u16
+        );
+    }
 }
 
 #[test]
@@ -451,6 +483,37 @@ fn writer_follows_the_layout() {
         field(&obj, ss, o["flags"], 4),
         u64::from(meta::SECTION_TEXT)
     );
+
+    let text = SecId::new(0);
+    m.site(&mut obj, (text, 4), None, SiteKind::Fentry, 5, 0, 0);
+    m.site(
+        &mut obj,
+        (text, 9),
+        Some((text, 30)),
+        SiteKind::Alternative,
+        6,
+        3,
+        0x8123,
+    );
+    let o = offsets(&h, "ksplice_site");
+    let st = ".ksplice_sites";
+    let second = meta::SITE_SIZE;
+    assert!(has_ptr(&obj, st, o["addr"]));
+    assert!(
+        !has_ptr(&obj, st, o["aux"]),
+        "no aux pointer when there is none"
+    );
+    assert!(has_ptr(&obj, st, second + o["aux"]));
+    assert_eq!(field(&obj, st, o["kind"], 2), SiteKind::Fentry as u64);
+    assert_eq!(field(&obj, st, o["len"], 1), 5);
+    assert_eq!(
+        field(&obj, st, second + o["kind"], 2),
+        SiteKind::Alternative as u64
+    );
+    assert_eq!(field(&obj, st, second + o["len"], 1), 6);
+    assert_eq!(field(&obj, st, second + o["aux_len"], 1), 3);
+    assert_eq!(field(&obj, st, second + o["feature"], 2), 0x8123);
+    assert_eq!(field(&obj, st, second + o["seq"], 2), 1);
 }
 
 /// The parser itself: a drifted header is seen as drifted.

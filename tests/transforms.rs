@@ -186,12 +186,22 @@ fn old_code_handles_tables_and_exports() {
     let entries = kind_in(6);
     assert!(entries.contains(&Target::Section(".text.foo".into(), 0)));
     assert!(entries.contains(&Target::Section(".text.baz".into(), 0)));
-    // .smp_locks stays a table the loader applies: an ELF relocation to the kept code.
-    let locks = out.section_by_name(".smp_locks").expect(".smp_locks kept");
-    let rel = out.sections[locks]
+    // .smp_locks is no table the loader applies to old code any more: its
+    // entry became a lock-prefix site of the kept code.
+    assert!(out.section_by_name(".smp_locks").is_none());
+    let sites = out.section_by_name(".ksplice_sites").expect("site records");
+    let lock = (0..out.sections[sites].size() / ksplice::engine::meta::SITE_SIZE)
+        .map(|i| i * ksplice::engine::meta::SITE_SIZE)
+        .find(|&o| {
+            out.sections[sites].read_uint(o + 16, 2)
+                == Some(ksplice::engine::meta::SiteKind::SmpLock as u64)
+        })
+        .expect("a lock-prefix site");
+    let rel = out.sections[sites]
         .relocs
-        .first()
-        .expect("smp_locks relocation");
+        .iter()
+        .find(|r| r.offset == lock)
+        .expect("its address");
     assert_eq!(out.symbol_name(rel.sym), ".text.foo");
     // Old code exports nothing and defines no global symbol.
     assert!(

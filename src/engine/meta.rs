@@ -22,6 +22,9 @@ pub const PATCH_SIZE: u64 = 48;
 /// Size of `struct ksplice_system_map` (label, nr_candidates, candidates).
 pub const SYSTEM_MAP_SIZE: u64 = 24;
 
+/// Size of `struct ksplice_site` (addr, aux, kind, len, aux_len, feature, seq).
+pub const SITE_SIZE: u64 = 24;
+
 /// The value written into every relocated field the kernel must fill.
 pub const CANARY: u64 = 0x7777_7777_7777_7777;
 
@@ -64,6 +67,33 @@ pub enum PatchType {
     Data = 1,
     /// Change an export.
     Export = 2,
+}
+
+/// `enum ksplice_site_kind`: what the running kernel may have done at a
+/// boot-time rewrite site (see `engine::sites`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[repr(u16)]
+pub enum SiteKind {
+    /// An alternative: original or replacement, per the CPU's features.
+    Alternative = 0,
+    /// A paravirt call: indirect, direct, or patched out.
+    Paravirt = 1,
+    /// A call or jump through a retpoline thunk.
+    Retpoline = 2,
+    /// A jump to the return thunk.
+    Return = 3,
+    /// A jump label: a nop or a jump to its target.
+    JumpLabel = 4,
+    /// A call or jump through a static-call trampoline.
+    StaticCall = 5,
+    /// The call to `__fentry__`: ftrace's nop or call.
+    Fentry = 6,
+    /// An `endbr64` at a function entry, perhaps sealed.
+    Endbr = 7,
+    /// A `lock` prefix (switched for a `ds` prefix on one CPU).
+    SmpLock = 8,
+    /// A 32-bit jump the running build may have as an 8-bit one.
+    Relaxable = 9,
 }
 
 /// What a `ksplice_reloc.symbol` field points to.
@@ -371,6 +401,34 @@ impl Meta {
         self.ptr_to_section(obj, sect, off + 16, howtos, howto as i64);
         obj.sections[sect].write_uint(off + 24, 8, insn_addend as u64);
         obj.sections[sect].write_uint(off + 32, 8, target_addend as u64);
+    }
+
+    /// Appends a `ksplice_site` to `.ksplice_sites`: `addr` and `aux` are
+    /// (section, offset) places in `obj`. Returns where the record is.
+    #[allow(clippy::too_many_arguments)]
+    pub fn site(
+        &mut self,
+        obj: &mut Object,
+        addr: (SecId, u64),
+        aux: Option<(SecId, u64)>,
+        kind: SiteKind,
+        len: u8,
+        aux_len: u8,
+        feature: u16,
+    ) -> (SecId, u64) {
+        let sect = self.section(obj, ".ksplice_sites");
+        let off = Meta::grow(obj, sect, SITE_SIZE, 8);
+        self.ptr_to_section(obj, sect, off, addr.0, addr.1 as i64);
+        if let Some((t, o)) = aux {
+            self.ptr_to_section(obj, sect, off + 8, t, o as i64);
+        }
+        let s = &mut obj.sections[sect];
+        s.write_uint(off + 16, 2, kind as u64);
+        s.write_uint(off + 18, 1, u64::from(len));
+        s.write_uint(off + 19, 1, u64::from(aux_len));
+        s.write_uint(off + 20, 2, u64::from(feature));
+        s.write_uint(off + 22, 2, (off / SITE_SIZE) & 0xffff);
+        (sect, off)
     }
 
     /// Appends a `ksplice_section` to `.ksplice_sections<for_name>`.

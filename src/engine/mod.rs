@@ -19,6 +19,7 @@ pub mod layout;
 pub mod meta;
 pub mod metaread;
 pub mod report;
+pub mod sites;
 pub mod span;
 pub mod sysmap;
 pub mod tables;

@@ -421,7 +421,7 @@ impl Analysis {
                     self.push_span(sect, 0, size, size);
                 }
             } else if let (Some(t), true) = (table, opts.split_tables) {
-                if !size.is_multiple_of(t.entry_size) {
+                if !t.fits(size) {
                     return Err(ObjError::Corrupt(format!(
                         "table section {} has size {size:#x}, not a multiple of its entry size {}",
                         self.obj.sections[sect].name, t.entry_size
@@ -429,7 +429,8 @@ impl Analysis {
                 }
                 let mut off = 0;
                 while off < size {
-                    self.push_span(sect, off, t.entry_size, t.entry_size);
+                    let len = t.entry_size.min(size - off);
+                    self.push_span(sect, off, len, len);
                     off += t.entry_size;
                 }
                 if size == 0 {

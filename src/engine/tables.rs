@@ -30,6 +30,9 @@ pub struct Table {
     /// zero length makes that pointer meaningless (it then points at
     /// whatever follows, often another entry's piece).
     pub other_len: Option<u64>,
+    /// Bytes of an entry before its alignment padding, when entries are
+    /// aligned apart: the last entry of a section then ends there.
+    pub content_size: u64,
 }
 
 const fn t(
@@ -47,6 +50,7 @@ const fn t(
         other_offset: other,
         other_sect,
         other_len: None,
+        content_size: entry_size,
     }
 }
 
@@ -69,8 +73,12 @@ pub const TABLES: &[Table] = &[
     t("__bug_table", 12, Some(0), Some(4), None),
     // struct exception_table_entry { int insn, fixup, data; }
     t("__ex_table", 12, Some(0), Some(4), None),
-    // struct paravirt_patch_site { u8 *instr; u8 type, len; }
-    t(".parainstructions", 16, Some(0), None, None),
+    // struct paravirt_patch_site { u8 *instr; u8 type, len; }, each entry
+    // aligned to 8 by the assembler, so the last one is 10 bytes long
+    Table {
+        content_size: 10,
+        ..t(".parainstructions", 16, Some(0), None, None)
+    },
     // s32 lock prefix addresses
     t(".smp_locks", 4, Some(0), None, None),
     // struct jump_entry { s32 code, target; long key; }
@@ -89,6 +97,7 @@ pub const TABLES: &[Table] = &[
         other_offset: Some(4),
         other_sect: None,
         other_len: None,
+        content_size: 12,
     },
     Table {
         name: "___ksymtab_gpl+",
@@ -98,10 +107,18 @@ pub const TABLES: &[Table] = &[
         other_offset: Some(4),
         other_sect: None,
         other_len: None,
+        content_size: 12,
     },
 ];
 
 impl Table {
+    /// Whether a section of `size` bytes holds whole entries (the last one
+    /// possibly without its alignment padding).
+    pub fn fits(&self, size: u64) -> bool {
+        let rest = size % self.entry_size;
+        rest == 0 || (size > self.entry_size - self.content_size && rest == self.content_size)
+    }
+
     /// True when the entry at `start` of `sec` has a second pointer that
     /// points to nothing (a zero-length piece).
     pub fn other_is_empty(&self, sec: &Section, start: u64) -> bool {
@@ -136,5 +153,14 @@ mod tests {
         assert_eq!(table("___ksymtab+printk").map(|t| t.entry_size), Some(12));
         assert!(table("___ksymtab").is_none());
         assert_eq!(table("__jump_table").map(|t| t.entry_size), Some(16));
+    }
+
+    #[test]
+    fn the_last_paravirt_entry_has_no_padding() {
+        let p = table(".parainstructions").unwrap();
+        assert!(p.fits(10) && p.fits(26) && p.fits(32));
+        assert!(!p.fits(12) && !p.fits(16 + 4));
+        let alt = table(".altinstructions").unwrap();
+        assert!(alt.fits(24) && !alt.fits(10));
     }
 }

@@ -71,6 +71,11 @@ impl<'a> Emit<'a> {
         s.keep.then(|| (off as i64 + s.shift) as u64)
     }
 
+    /// Where `sect+off` of the input is in the output, if it was kept.
+    pub(super) fn out_place(&self, sect: SecId, off: u64) -> Option<(SecId, u64)> {
+        Some((self.out_sect(sect)?, self.out_offset(sect, off)?))
+    }
+
     pub(super) fn copy_sections(&mut self, rename: impl Fn(&str, Kind) -> Option<String>) {
         let a = self.a;
         for (i, sec) in a.obj.sections_with_ids() {

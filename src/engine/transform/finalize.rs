@@ -6,7 +6,7 @@
 //!   for a vmlinux target.
 //! * rmsyms does the same for the symbols the core itself extracts.
 
-use super::{HOOK_SECTIONS, LOADER_SYMBOLS, unsupported_at};
+use super::{HOOK_SECTIONS, loader_resolves, unsupported_at};
 use crate::engine::classify::Kind;
 use crate::engine::elf::howto;
 use crate::engine::elf::{Object, Reloc};
@@ -83,6 +83,7 @@ pub fn finalize(mut obj: Object, path: &str, target: &str, map: &SystemMap) -> O
         ".ksplice_patches",
         ".ksplice_symbols",
         ".ksplice_system_map",
+        ".ksplice_sites",
     ]
     .into_iter()
     .chain(HOOK_SECTIONS)
@@ -137,7 +138,7 @@ fn rewrite_undefined(
         let mut kept = Vec::with_capacity(a.obj.sections[sect].relocs.len());
         for r in &a.obj.sections[sect].relocs {
             let s = &a.obj.symbols[r.sym];
-            if !s.is_undefined() || LOADER_SYMBOLS.contains(&s.name.as_str()) || !wanted(&s.name) {
+            if !s.is_undefined() || loader_resolves(&s.name) || !wanted(&s.name) {
                 kept.push(*r);
                 continue;
             }

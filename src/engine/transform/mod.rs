@@ -34,9 +34,23 @@ use crate::engine::sysmap::SystemMap;
 use new_code::new_code_of;
 use old_code::old_code_of;
 
-/// Undefined symbols whose relocations stay ELF relocations: the module
-/// loader resolves them (tracing call sites).
+/// Undefined symbols whose relocations stay ELF relocations in old code:
+/// the module loader resolves them (tracing call sites; old code carries no
+/// `__mcount_loc`, so the loader never rewrites them).
 const LOADER_SYMBOLS: &[&str] = &["mcount", "__fentry__"];
+
+/// Whether the relocations of new code to undefined symbol `name` stay ELF
+/// relocations, for the module loader to resolve: the tracing call sites,
+/// and the exported return and retpoline thunks and `pv_ops`, whose sites
+/// the module loader rewrites for the running CPU as the kernel did at
+/// boot (it expects a real jump to the thunk there, never a canary, and
+/// nothing may write into a paravirt site after it).
+fn loader_resolves(name: &str) -> bool {
+    LOADER_SYMBOLS.contains(&name)
+        || name == "pv_ops"
+        || name == "__x86_return_thunk"
+        || name.starts_with("__x86_indirect_thunk_")
+}
 
 /// The patch-author hook sections, in the order of the core's
 /// `enum ksplice_hook_kind` (kmodsrc/ksplice.h).

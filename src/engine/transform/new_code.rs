@@ -7,13 +7,15 @@
 
 use super::emit::{Emit, matchable};
 use super::old_code::filter_tables;
-use super::{LOADER_SYMBOLS, NewCode, unsupported_at};
+use super::{NewCode, loader_resolves, unsupported_at};
 use crate::engine::classify::Kind;
 use crate::engine::diff::{Diff, SpanId};
 use crate::engine::elf::howto;
 use crate::engine::elf::{Object, Reloc, SecId};
 use crate::engine::error::{ObjError, ObjResult};
+use crate::engine::meta::{HowtoType, SiteKind};
 use crate::engine::report::Report;
+use crate::engine::sites::{Site, find_sites};
 use crate::engine::span::{Analysis, is_named, label_file};
 use crate::engine::sysmap::SystemMap;
 use crate::engine::tables;
@@ -47,6 +49,7 @@ pub(super) fn new_code_of(
     while filter_tables(&mut d.new) | keep_table_others(&mut d.new) {}
     drop_running_exports(&mut d);
     keep_referenced_strings(&mut d);
+    let core_sites = take_core_sites(&mut d.new);
     d.new.compute_shifts();
     if !report.has_changes() {
         return Ok((
@@ -57,7 +60,9 @@ pub(super) fn new_code_of(
             d,
         ));
     }
-    let object = Emit::new(&d.new, map).with_diff(&d).new_code(kid)?;
+    let object = Emit::new(&d.new, map)
+        .with_diff(&d)
+        .new_code(kid, &core_sites)?;
     Ok((
         NewCode {
             object: Some(object),
@@ -108,6 +113,52 @@ fn keep_referenced_strings(d: &mut Diff) {
         // Emitted like new data: ELF relocations refer to the copy.
         d.fates[ts][tk] = crate::engine::diff::Fate::New;
     }
+}
+
+/// The table entries of new code that the module loader must not act on,
+/// taken out of the new code and given back as sites for the core, which
+/// processes them once the new code's relocations are filled:
+/// alternatives (their replacement may carry a canary until then) and jump
+/// labels whose key the new code does not define (the core sets them from
+/// the key's state). Static-call sites are dropped: the calls go through
+/// the trampoline, as compiled, which is what the sites would be patched to.
+fn take_core_sites(a: &mut Analysis) -> Vec<Site> {
+    let mut out = Vec::new();
+    for s in find_sites(a) {
+        let Some((tsect, tstart)) = s.entry else {
+            continue;
+        };
+        let entry_kept = a
+            .find_span(tsect, tstart)
+            .is_some_and(|k| a.spans[tsect][k].keep);
+        let keep_site = match s.kind {
+            SiteKind::Alternative => true,
+            SiteKind::JumpLabel => !key_is_kept(a, tsect, tstart),
+            _ => false,
+        };
+        if entry_kept && keep_site {
+            if let Some(k) = a.find_span(tsect, tstart) {
+                a.spans[tsect][k].keep = false;
+            }
+            out.push(s);
+        }
+    }
+    for sect in a.spans.ids() {
+        if a.obj.sections[sect].name == ".static_call_sites" {
+            for sp in a.spans[sect].iter_mut() {
+                sp.keep = false;
+            }
+        }
+    }
+    out
+}
+
+/// Whether the key of the jump label entry at `start` of `sect` is kept in
+/// the new code (a key the patch defines: the module loader handles it).
+fn key_is_kept(a: &Analysis, sect: SecId, start: u64) -> bool {
+    a.reloc_at(sect, start + 8)
+        .and_then(|r| a.reloc_target_span(sect, r))
+        .is_some_and(|(t, k)| a.spans[t][k].keep)
 }
 
 /// Keeps the pieces of a table's "other" section (alternative replacement
@@ -191,7 +242,7 @@ impl<'a> Emit<'a> {
         a.kinds[tid.0] == Kind::Text && off != a.span(tid).start
     }
 
-    pub(super) fn new_code(mut self, kid: &str) -> ObjResult<Object> {
+    pub(super) fn new_code(mut self, kid: &str, core_sites: &[Site]) -> ObjResult<Object> {
         let a = self.a;
         let d = self
             .diff
@@ -250,7 +301,7 @@ impl<'a> Emit<'a> {
             for sp in a.spans[sect].iter().filter(|s| s.keep) {
                 for r in a.relocs_in(sect, sp.start, sp.size) {
                     let s = &a.obj.symbols[r.sym];
-                    let loader = s.is_undefined() && LOADER_SYMBOLS.contains(&s.name.as_str());
+                    let loader = s.is_undefined() && loader_resolves(&s.name);
                     let target_kept = a
                         .reloc_target_span(sect, r)
                         .is_some_and(|(ts, tk)| a.spans[ts][tk].keep);
@@ -266,7 +317,81 @@ impl<'a> Emit<'a> {
                 }
             }
         }
+        self.core_site_records(core_sites)?;
         self.out.sort_relocs();
         Ok(self.out)
+    }
+}
+
+impl Emit<'_> {
+    /// The `ksplice_site` records of the sites the core processes in new code.
+    fn core_site_records(&mut self, sites: &[Site]) -> ObjResult<()> {
+        for s in sites {
+            let Some(at) = self.out_place(s.sect, s.offset) else {
+                continue;
+            };
+            match s.kind {
+                SiteKind::Alternative => {
+                    let aux = s.aux.and_then(|(t, o)| self.out_place(t, o));
+                    if s.aux_len > 0 && aux.is_none() {
+                        return Err(self.site_error(s, "replacement not kept"));
+                    }
+                    self.meta
+                        .site(&mut self.out, at, aux, s.kind, s.len, s.aux_len, s.feature);
+                }
+                SiteKind::JumpLabel => self.jump_label_record(s, at)?,
+                _ => {}
+            }
+        }
+        Ok(())
+    }
+
+    /// A jump label the core sets from its key's state: `aux` is the key
+    /// (a ksplice relocation), `aux_len` the entry's flags, `feature` the
+    /// target's distance from the site (signed).
+    fn jump_label_record(&mut self, s: &Site, at: (SecId, u64)) -> ObjResult<()> {
+        let a = self.a;
+        let (tsect, tstart) = s.entry.ok_or_else(|| self.site_error(s, "no entry"))?;
+        let r = *a
+            .reloc_at(tsect, tstart + 8)
+            .ok_or_else(|| self.site_error(s, "entry without a key"))?;
+        let to = s.aux.map_or(0, |(_, o)| o as i64 - s.offset as i64);
+        let to = i16::try_from(to).map_err(|_| self.site_error(s, "target out of reach"))?;
+        let flags = a.target_offset(tsect, &r) & 3;
+        let rec = self.meta.site(
+            &mut self.out,
+            at,
+            None,
+            s.kind,
+            s.len,
+            flags as u8,
+            to as u16,
+        );
+        let (symref, rebase) = self.reloc_symbol(tsect, &r);
+        let target = a
+            .target_offset(tsect, &r)
+            .wrapping_add(rebase)
+            .wrapping_sub(flags);
+        let h = howto::howto(object::elf::R_X86_64_64).map_err(|_| unsupported_at(a, tsect, &r))?;
+        let howto = self
+            .meta
+            .howto(&mut self.out, HowtoType::Reloc, Some(h), h.size);
+        self.meta.reloc(
+            &mut self.out,
+            ".ksplice_sites",
+            (rec.0, rec.1 + 8),
+            symref,
+            howto,
+            0,
+            target,
+        );
+        Ok(())
+    }
+
+    fn site_error(&self, s: &Site, why: &str) -> ObjError {
+        ObjError::Unsupported(format!(
+            "{:?} site at {}+{:#x}: {why}",
+            s.kind, self.a.obj.sections[s.sect].name, s.offset
+        ))
     }
 }

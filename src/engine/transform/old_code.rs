@@ -12,6 +12,7 @@ use crate::engine::elf::howto;
 use crate::engine::elf::{Object, SecId};
 use crate::engine::error::ObjResult;
 use crate::engine::meta::HowtoType;
+use crate::engine::sites;
 use crate::engine::span::{Analysis, SpanId};
 use crate::engine::sysmap::SystemMap;
 use crate::engine::tables;
@@ -32,7 +33,22 @@ fn old_code_rewrites(name: &str, kind: Kind) -> bool {
         kind,
         Kind::Text | Kind::Rodata | Kind::String | Kind::Data | Kind::Export | Kind::BugTable
     ) || name == "__ex_table"
+        || tables::is_table_other(name)
 }
+
+/// The tables of boot-time rewrites. Old code does not carry them: the
+/// module loader would act on them (patching canaries), and the loader's
+/// matching reads the `ksplice_site` records made from them instead.
+const SITE_TABLES: &[&str] = &[
+    ".altinstructions",
+    ".parainstructions",
+    "__jump_table",
+    ".smp_locks",
+    ".static_call_sites",
+    ".retpoline_sites",
+    ".return_sites",
+    ".ibt_endbr_seal",
+];
 
 /// keep-old-code of an analysis made with `split_tables` (its keep flags
 /// and shifts are recomputed from scratch).
@@ -72,6 +88,13 @@ fn mark_old_code(a: &mut Analysis) {
         changed |= filter_tables(a);
         if !changed {
             break;
+        }
+    }
+    for sect in a.spans.ids() {
+        if SITE_TABLES.contains(&a.obj.sections[sect].name.as_str()) {
+            for s in a.spans[sect].iter_mut() {
+                s.keep = false;
+            }
         }
     }
 }
@@ -171,7 +194,26 @@ impl Emit<'_> {
                 }
             }
         }
+        self.site_records();
         self.out.sort_relocs();
         Ok(self.out)
+    }
+
+    /// A `ksplice_site` record for every rewrite site in kept code.
+    fn site_records(&mut self) {
+        for s in sites::find_sites(self.a) {
+            let Some(at) = self.out_place(s.sect, s.offset) else {
+                continue;
+            };
+            let aux = match s.aux {
+                Some((t, o)) => match self.out_place(t, o) {
+                    Some(p) => Some(p),
+                    None => continue,
+                },
+                None => None,
+            };
+            self.meta
+                .site(&mut self.out, at, aux, s.kind, s.len, s.aux_len, s.feature);
+        }
     }
 }

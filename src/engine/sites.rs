@@ -1,0 +1,203 @@
+//! Boot-time rewrite sites: the places of an object's code that the running
+//! kernel may have rewritten after it was built (x86-64, Linux 6.1).
+//!
+//! Run-pre matching compares the build with the running kernel byte for
+//! byte; at these sites the two legitimately differ, and the loader applies
+//! the rule of the site's kind instead (kmodsrc/sites.c). A site is found
+//! the way the kernel's own tools find it:
+//!
+//! * from a table the compiler or assembler emitted into the object:
+//!   `.altinstructions`, `.parainstructions`, `__jump_table`, `.smp_locks`;
+//! * from a relocation, the way objtool builds its tables (which exist
+//!   only in vmlinux.o when objtool runs at link time): a call to
+//!   `__fentry__`, a jump to `__x86_return_thunk`, a call or jump to a
+//!   retpoline thunk or a static-call trampoline, a jump to code of the same
+//!   object that the assembler may have relaxed in the running build;
+//! * from the code itself: an `endbr64` at a function's entry, which the
+//!   kernel seals when nothing takes the function's address.
+
+use crate::engine::classify::Kind;
+use crate::engine::elf::{Reloc, SecId, SymSection};
+use crate::engine::meta::SiteKind;
+use crate::engine::span::Analysis;
+use crate::engine::tables;
+
+/// One rewrite site of an object.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Site {
+    /// The section holding the site.
+    pub sect: SecId,
+    /// Offset of the site's first byte.
+    pub offset: u64,
+    /// What the kernel may have done there.
+    pub kind: SiteKind,
+    /// Bytes the site covers.
+    pub len: u8,
+    /// Alternatives: the replacement; jump labels: the jump target.
+    pub aux: Option<(SecId, u64)>,
+    /// Bytes at `aux` (the replacement's length).
+    pub aux_len: u8,
+    /// Alternatives: the CPU feature word (bit 15: when absent);
+    /// paravirt: the operation's slot.
+    pub feature: u16,
+    /// The table entry the site comes from (section, entry start).
+    pub entry: Option<(SecId, u64)>,
+}
+
+/// `endbr64`.
+pub const ENDBR64: [u8; 4] = [0xf3, 0x0f, 0x1e, 0xfa];
+
+/// Every rewrite site of the text of `a`, sorted by section and offset.
+pub fn find_sites(a: &Analysis) -> Vec<Site> {
+    let mut out = Vec::new();
+    for (sect, sec) in a.obj.sections_with_ids() {
+        if a.kinds[sect] == Kind::Text {
+            if sec.data.starts_with(&ENDBR64) {
+                out.push(site(sect, 0, SiteKind::Endbr, 4));
+            }
+            for r in &sec.relocs {
+                out.extend(reloc_site(a, sect, r));
+            }
+        }
+        out.extend(table_sites(a, sect));
+    }
+    out.sort_by_key(|s| (s.sect, s.offset, s.kind as u16));
+    out
+}
+
+fn site(sect: SecId, offset: u64, kind: SiteKind, len: u8) -> Site {
+    Site {
+        sect,
+        offset,
+        kind,
+        len,
+        aux: None,
+        aux_len: 0,
+        feature: 0,
+        entry: None,
+    }
+}
+
+/// The opcode before a 32-bit PC-relative field at `off`: 5-byte call or
+/// jump (`e8`/`e9`), or 6-byte conditional jump (`0f 8x`).
+fn branch_before(data: &[u8], off: u64) -> Option<(u64, u8)> {
+    let off = usize::try_from(off).ok()?;
+    match data.get(off.checked_sub(1)?)? {
+        0xe8 | 0xe9 => Some((off as u64 - 1, 5)),
+        0x80..=0x8f if data.get(off.checked_sub(2)?) == Some(&0x0f) => Some((off as u64 - 2, 6)),
+        _ => None,
+    }
+}
+
+/// The site a relocation of code reveals, if any.
+fn reloc_site(a: &Analysis, sect: SecId, r: &Reloc) -> Option<Site> {
+    // R_X86_64_PC32 and R_X86_64_PLT32.
+    if !matches!(r.r_type, 2 | 4) {
+        return None;
+    }
+    let data = &a.obj.sections[sect].data;
+    let (at, len) = branch_before(data, r.offset)?;
+    let opcode = data[at as usize];
+    let sym = a.obj.get_symbol(r.sym)?;
+    let name = sym.name.as_str();
+    let kind = if name == "__fentry__" && opcode == 0xe8 {
+        SiteKind::Fentry
+    } else if name == "__x86_return_thunk" && opcode == 0xe9 {
+        SiteKind::Return
+    } else if name.starts_with("__x86_indirect_thunk_") {
+        SiteKind::Retpoline
+    } else if name.starts_with("__SCT__") && len == 5 {
+        SiteKind::StaticCall
+    } else if opcode != 0xe8 && relaxable_target(a, sect, r) {
+        SiteKind::Relaxable
+    } else {
+        return None;
+    };
+    Some(site(sect, at, kind, len))
+}
+
+/// Whether a jump's target is code of this object outside the jump's own
+/// section: with one section per function the assembler must use a 32-bit
+/// displacement, where the running build (one `.text`) may have used 8 bits.
+fn relaxable_target(a: &Analysis, sect: SecId, r: &Reloc) -> bool {
+    let Some(sym) = a.obj.get_symbol(r.sym) else {
+        return false;
+    };
+    match sym.section {
+        SymSection::Section(t) => t != sect && a.kinds[t] == Kind::Text,
+        _ => false,
+    }
+}
+
+/// The sites described by the entries of a table section.
+fn table_sites(a: &Analysis, sect: SecId) -> Vec<Site> {
+    let sec = &a.obj.sections[sect];
+    let Some(t) = tables::table(&sec.name) else {
+        return Vec::new();
+    };
+    let kind = match sec.name.as_str() {
+        ".altinstructions" => SiteKind::Alternative,
+        ".parainstructions" => SiteKind::Paravirt,
+        "__jump_table" => SiteKind::JumpLabel,
+        ".smp_locks" => SiteKind::SmpLock,
+        _ => return Vec::new(),
+    };
+    let mut out = Vec::new();
+    let mut start = 0;
+    while start + t.content_size <= sec.size() {
+        if let Some(s) = entry_site(a, sect, start, kind) {
+            out.push(s);
+        }
+        start += t.entry_size;
+    }
+    out
+}
+
+/// Where the field at `sect+off` points, when it points into text.
+fn points_at(a: &Analysis, sect: SecId, off: u64) -> Option<(SecId, u64)> {
+    let r = a.reloc_at(sect, off)?;
+    let (t, toff) = a.reloc_target(sect, r)?;
+    (a.kinds[t] == Kind::Text || tables::is_table_other(&a.obj.sections[t].name))
+        .then_some((t, toff))
+}
+
+/// The site of one table entry (layouts: see [`tables::TABLES`]).
+fn entry_site(a: &Analysis, sect: SecId, start: u64, kind: SiteKind) -> Option<Site> {
+    let sec = &a.obj.sections[sect];
+    let (code, off) = points_at(a, sect, start)?;
+    let mut s = site(code, off, kind, 0);
+    s.entry = Some((sect, start));
+    match kind {
+        SiteKind::Alternative => {
+            s.feature = sec.read_uint(start + 8, 2)? as u16;
+            s.len = sec.read_uint(start + 10, 1)? as u8;
+            s.aux_len = sec.read_uint(start + 11, 1)? as u8;
+            s.aux = points_at(a, sect, start + 4);
+            if s.aux_len > 0 && s.aux.is_none() {
+                return None;
+            }
+        }
+        SiteKind::Paravirt => {
+            s.feature = sec.read_uint(start + 8, 1)? as u16;
+            s.len = sec.read_uint(start + 9, 1)? as u8;
+        }
+        SiteKind::JumpLabel => {
+            s.len = jump_label_len(&a.obj.sections[code].data, off)?;
+            s.aux = points_at(a, sect, start + 4);
+            s.aux?;
+        }
+        _ => s.len = 1,
+    }
+    (s.len > 0).then_some(s)
+}
+
+/// The length of the instruction at a jump label's site: a 5-byte nop or
+/// jump, or a 2-byte nop or jump.
+fn jump_label_len(data: &[u8], off: u64) -> Option<u8> {
+    let b = data.get(usize::try_from(off).ok()?..)?;
+    match b {
+        [0x0f, 0x1f, 0x44, 0x00, 0x00, ..] | [0xe9, ..] => Some(5),
+        [0x66, 0x90, ..] | [0xeb, ..] => Some(2),
+        _ => None,
+    }
+}
