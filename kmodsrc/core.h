@@ -125,6 +125,7 @@ ksplice_matched_section(struct ksplice_mod_change *change, unsigned long addr,
 
 /* patch.c */
 int ksplice_resolve_new_code(struct ksplice_mod_change *change);
+bool ksplice_patch_skipped(const struct ksplice_patch *p);
 const void *ksplice_patch_bytes(const struct ksplice_patch *p, u8 *jmp);
 int ksplice_map_aliases(struct ksplice_mod_change *change);
 int ksplice_prepare_patches(struct ksplice_mod_change *change);
