@@ -348,6 +348,14 @@ fn line_only_change_is_a_bug_line_patch() {
     let obj = obj.unwrap();
     // A bug-line record, which the loader may skip, not a data patch.
     assert_eq!(patch_types(&obj), [PatchType::BugLine as u64]);
+    // It rewrites only the byte that differs (the low byte of the line),
+    // never the flags (a fired WARN_ONCE's BUGFLAG_DONE stays).
+    let rec = obj
+        .sections
+        .iter()
+        .find(|s| s.name.starts_with(".ksplice_patches"))
+        .unwrap();
+    assert_eq!(rec.read_uint(20, 4), Some(1), "size of the bug-line record");
     // The patch rewrites the line field (offset 8 of the entry) of the running entry.
     let patch = Reader::new(&obj)
         .relocs()

@@ -181,8 +181,8 @@ impl Emit<'_> {
         self.patch_storage(rec, sp.contents_size, None, Some((osect, at)));
     }
 
-    /// BUG/WARN entries whose line changed: their non-relocated bytes
-    /// rewritten, in [`meta::PatchType::BugLine`] records. A line number is
+    /// BUG/WARN entries whose line changed: their differing non-relocated
+    /// bytes rewritten, in [`meta::PatchType::BugLine`] records. A line number is
     /// cosmetic: the loader writes such a record where the running entry
     /// was matched and skips it otherwise, so it never blocks an update.
     pub(super) fn bugline_patches(&mut self) {
@@ -205,9 +205,23 @@ impl Emit<'_> {
                     _ => None,
                 })
                 .unwrap_or_else(|| "__bug_table".to_string());
+            // Only the bytes that differ (the line, and the flags if they
+            // changed): the running flags (BUGFLAG_DONE of a WARN_ONCE that
+            // fired) stay as they are.
+            let old = d.matched_old((sect, k)).map(|o| {
+                let osp = d.old.span(o);
+                (&d.old.obj.sections[o.0].data, osp.start)
+            });
+            let new_data = &a.obj.sections[sect].data;
+            let differs = |off: u64| {
+                let n = new_data.get((sp.start + off) as usize);
+                old.is_none_or(|(od, ostart)| od.get((ostart + off) as usize) != n)
+            };
             let mut run_start: Option<u64> = None;
             for off in 0..=sp.contents_size {
-                let inside = off < sp.contents_size && !a.part_of_reloc(sect, sp.start + off);
+                let inside = off < sp.contents_size
+                    && !a.part_of_reloc(sect, sp.start + off)
+                    && differs(off);
                 match (inside, run_start) {
                     (true, None) => run_start = Some(off),
                     (false, Some(s)) => {
