@@ -163,6 +163,7 @@ bool ksplice_alt_applies(const struct ksplice_site *s);
 
 /* patch.c */
 int ksplice_resolve_new_code(struct ksplice_mod_change *change);
+bool ksplice_patch_skipped(const struct ksplice_patch *p);
 const void *ksplice_patch_bytes(const struct ksplice_patch *p, u8 *jmp);
 int ksplice_map_aliases(struct ksplice_mod_change *change);
 int ksplice_prepare_patches(struct ksplice_mod_change *change);

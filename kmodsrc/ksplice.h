@@ -117,6 +117,7 @@ enum ksplice_patch_type {
 	KSPLICE_PATCH_TEXT = 0,		/* a jump at oldaddr */
 	KSPLICE_PATCH_DATA = 1,		/* contents written at oldaddr */
 	KSPLICE_PATCH_EXPORT = 2,	/* an export renamed (unsupported) */
+	KSPLICE_PATCH_BUGLINE = 3,	/* a __bug_table line: skipped if unmatched */
 };
 
 /*

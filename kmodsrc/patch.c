@@ -9,6 +9,7 @@
 #include <linux/jump_label.h>
 #include <linux/kernel.h>
 #include <linux/mm.h>
+#include <linux/module.h>
 #include <linux/slab.h>
 #include <linux/string.h>
 #include <linux/uaccess.h>
@@ -149,21 +150,162 @@ static int new_code_sites(struct ksplice_mod_change *change)
 
 /* ------------------------------------------------------------ new code */
 
-/* Whether addr is the oldaddr field of one of the change's patches. */
-static bool is_patch_target(struct ksplice_mod_change *change, unsigned long addr)
+/* The patch whose oldaddr field is at addr, or NULL. */
+static struct ksplice_patch *patch_at(struct ksplice_mod_change *change, unsigned long addr)
 {
-	const struct ksplice_patch *p;
+	struct ksplice_patch *p;
 
 	for (p = change->patches; p < change->patches_end; p++)
 		if (addr == (unsigned long)&p->oldaddr)
-			return true;
-	return false;
+			return p;
+	return NULL;
+}
+
+/* ------------------------------------------------------------ bug-line patches */
+
+/*
+ * A bug-line patch rewrites the line of one running __bug_table entry. Its
+ * label names the entry in the old code, whose BUG marker relocation with
+ * that label sits at the entry's instruction. When the old section holding
+ * it was matched, the running entry is the one of the running bug table at
+ * that instruction's running address. Otherwise the entry is left alone: a
+ * line number never blocks an update.
+ */
+#ifdef CONFIG_GENERIC_BUG
+static unsigned long bug_insn(const struct bug_entry *b)
+{
+#ifdef CONFIG_GENERIC_BUG_RELATIVE_POINTERS
+	return (unsigned long)&b->bug_addr_disp + b->bug_addr_disp;
+#else
+	return b->bug_addr;
+#endif
+}
+
+/* The running bug table of the target: the module's, or vmlinux's (System.map). */
+static int running_bug_table(struct ksplice_mod_change *change,
+			     const struct bug_entry **start, size_t *nr)
+{
+	static const struct ksplice_symbol first = {
+		.name = "__start___bug_table",
+		.label = "__start___bug_table",
+	};
+	static const struct ksplice_symbol last = {
+		.name = "__stop___bug_table",
+		.label = "__stop___bug_table",
+	};
+	struct change_priv *cp = change->priv;
+	unsigned long a, b;
+
+	if (cp->target) {
+		*start = cp->target->bug_table;
+		*nr = cp->target->num_bugs;
+		return 0;
+	}
+	if (ksplice_resolve_label(change, &first, &a) ||
+	    ksplice_resolve_label(change, &last, &b) || b < a)
+		return -ENOENT;
+	*start = (const struct bug_entry *)a;
+	*nr = (b - a) / sizeof(struct bug_entry);
+	return 0;
+}
+
+/* The running address of the instruction of an old entry's label, or 0. */
+static unsigned long bug_running_insn(struct ksplice_mod_change *change, const char *label)
+{
+	struct change_priv *cp = change->priv;
+	size_t i, nr = change->old_code.sections_end - change->old_code.sections;
+	const struct ksplice_reloc *r;
+
+	for (r = change->old_code.relocs; r < change->old_code.relocs_end; r++) {
+		if (!r->howto || r->howto->type != KSPLICE_HOWTO_BUG || !r->symbol ||
+		    !r->symbol->label || strcmp(r->symbol->label, label))
+			continue;
+		for (i = 0; i < nr; i++) {
+			const struct ksplice_section *s = change->old_code.sections + i;
+
+			if (r->blank_addr >= s->address && r->blank_addr < s->address + s->size)
+				return cp->run[i] ? cp->run[i] + (r->blank_addr - s->address) : 0;
+		}
+	}
+	return 0;
+}
+
+/*
+ * The running entry of an old entry's label, which the size bytes at off
+ * inside it rewrite: 0, or -ENOENT and why.
+ */
+static int bugline_entry(struct ksplice_mod_change *change, const char *label,
+			 long off, u32 size, unsigned long *val, const char **why)
+{
+	unsigned long insn = bug_running_insn(change, label);
+	const struct bug_entry *b, *found = NULL;
+	size_t i, nr;
+
+	*why = "the bytes rewritten are not inside one entry";
+	if (off < 0 || off + size > sizeof(struct bug_entry))
+		return -ENOENT;
+	*why = "its code was not matched with the running kernel";
+	if (!insn)
+		return -ENOENT;
+	*why = "the running bug table was not found";
+	if (running_bug_table(change, &b, &nr))
+		return -ENOENT;
+	*why = "no single running entry is at its instruction";
+	for (i = 0; i < nr; i++) {
+		if (bug_insn(b + i) != insn)
+			continue;
+		if (found)
+			return -ENOENT;
+		found = b + i;
+	}
+	if (!found)
+		return -ENOENT;
+	*val = (unsigned long)found;
+	return 0;
+}
+#else
+static int bugline_entry(struct ksplice_mod_change *change, const char *label,
+			 long off, u32 size, unsigned long *val, const char **why)
+{
+	*why = "the running kernel has no bug table";
+	return -ENOENT;
+}
+#endif
+
+bool ksplice_patch_skipped(const struct ksplice_patch *p)
+{
+	return p->type == KSPLICE_PATCH_BUGLINE && !p->oldaddr;
+}
+
+/*
+ * The running entry of bug-line patch p (its oldaddr relocation r) in val:
+ * 0; or 1 when the patch is left out: its oldaddr is then 0
+ * (ksplice_patch_skipped), and the debug trace and the kernel log say so.
+ */
+static int resolve_bugline(struct ksplice_mod_change *change, struct ksplice_patch *p,
+			   const struct ksplice_reloc *r, unsigned long *val)
+{
+	struct update *u = ((struct change_priv *)change->priv)->update;
+	const char *why;
+
+	if (!bugline_entry(change, r->symbol->label, r->insn_addend + r->target_addend,
+			   p->size, val, &why)) {
+		ksplice_debug(u, "%s: bug-line patch of %s: running entry at %#lx\n",
+			      change->name, r->symbol->label, *val);
+		return 0;
+	}
+	p->oldaddr = 0;
+	ksplice_debug(u, "%s: bug-line patch of %s skipped (%s): the entry keeps its old line\n",
+		      change->name, r->symbol->label, why);
+	pr_info("ksplice: %s: %s keeps its old line number (%s)\n",
+		kobject_name(&u->kobj), r->symbol->label, why);
+	return 1;
 }
 
 /*
  * Fills every ksplice relocation of the new code from the values found. The
  * place of a patch that cannot be found means the running code is not what
- * the update was built against: no_match.
+ * the update was built against: no_match; a bug-line patch is left out.
  */
 int ksplice_resolve_new_code(struct ksplice_mod_change *change)
 {
@@ -172,6 +314,7 @@ int ksplice_resolve_new_code(struct ksplice_mod_change *change)
 
 	for (r = change->new_code.relocs; r < change->new_code.relocs_end; r++) {
 		const struct ksplice_reloc_howto *h = r->howto;
+		struct ksplice_patch *p;
 		unsigned long val;
 		u64 field, mask;
 		s64 sval;
@@ -181,9 +324,13 @@ int ksplice_resolve_new_code(struct ksplice_mod_change *change)
 		if (!h->size ||
 		    (h->type != KSPLICE_HOWTO_RELOC && h->type != KSPLICE_HOWTO_RELOC_PATCH))
 			continue;
-		if (ksplice_resolve_label(change, r->symbol, &val))
-			return ksplice_abort(cp->update, is_patch_target(change, r->blank_addr) ?
-					     NO_MATCH : FAILED_TO_FIND);
+		p = patch_at(change, r->blank_addr);
+		if (p && p->type == KSPLICE_PATCH_BUGLINE) {
+			if (resolve_bugline(change, p, r, &val))
+				continue;
+		} else if (ksplice_resolve_label(change, r->symbol, &val)) {
+			return ksplice_abort(cp->update, p ? NO_MATCH : FAILED_TO_FIND);
+		}
 		val += r->insn_addend + r->target_addend;
 		if (h->pcrel)
 			val -= r->blank_addr;
@@ -232,7 +379,7 @@ const void *ksplice_patch_bytes(const struct ksplice_patch *p, u8 *jmp)
 
 /*
  * Maps a writable alias of every patch of a change (cp->alias, one per
- * patch): 0 or -ENOMEM.
+ * patch; NULL for a bug-line patch left out): 0 or -ENOMEM.
  */
 int ksplice_map_aliases(struct ksplice_mod_change *change)
 {
@@ -245,6 +392,8 @@ int ksplice_map_aliases(struct ksplice_mod_change *change)
 	for (i = 0; i < nr; i++) {
 		const struct ksplice_patch *p = change->patches + i;
 
+		if (ksplice_patch_skipped(p))
+			continue;
 		cp->alias[i] = ks_map_alias(p->oldaddr, p->size);
 		if (!cp->alias[i])
 			return -ENOMEM;
@@ -254,7 +403,10 @@ int ksplice_map_aliases(struct ksplice_mod_change *change)
 
 /*
  * Checks every patch of a change against the matched code and prepares it:
- * the bytes it replaces are saved and a writable alias of them mapped.
+ * the bytes it replaces are saved and a writable alias of them mapped. A
+ * bug-line patch is checked against the running bug table instead
+ * (resolve_bugline); one left out keeps its place in the saved bytes,
+ * unused.
  */
 int ksplice_prepare_patches(struct ksplice_mod_change *change)
 {
@@ -274,8 +426,11 @@ int ksplice_prepare_patches(struct ksplice_mod_change *change)
 		if (p->type == KSPLICE_PATCH_TEXT)
 			p->size = KSPLICE_JMP_SIZE;
 		if (!p->size || p->size > PAGE_SIZE ||
-		    (p->type == KSPLICE_PATCH_DATA && !p->contents))
+		    (p->type != KSPLICE_PATCH_TEXT && !p->contents))
 			return ksplice_abort(u, UNEXPECTED);
+		total += p->size;
+		if (p->type == KSPLICE_PATCH_BUGLINE)
+			continue;
 		s = ksplice_matched_section(change, p->oldaddr, p->size, &start);
 		if (!s) {
 			ksplice_debug(u, "%s: patched code at %#lx was not matched with the running kernel\n",
@@ -293,7 +448,6 @@ int ksplice_prepare_patches(struct ksplice_mod_change *change)
 				return ksplice_abort(u, UNEXPECTED);
 			}
 		}
-		total += p->size;
 	}
 	cp->saved = kvzalloc(total ?: 1, GFP_KERNEL);
 	if (!cp->saved)
@@ -302,7 +456,8 @@ int ksplice_prepare_patches(struct ksplice_mod_change *change)
 	for (i = 0; i < nr; i++) {
 		struct ksplice_patch *p = change->patches + i;
 
-		if (copy_from_kernel_nofault(cp->saved + total, (void *)p->oldaddr, p->size))
+		if (!ksplice_patch_skipped(p) &&
+		    copy_from_kernel_nofault(cp->saved + total, (void *)p->oldaddr, p->size))
 			return ksplice_abort(u, UNEXPECTED);
 		total += p->size;
 	}

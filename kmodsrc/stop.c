@@ -242,6 +242,8 @@ static int patch_stopped(struct update *u, bool reverse)
 			const void *want = cp->saved + off;
 
 			off += p->size;
+			if (ksplice_patch_skipped(p))
+				continue;
 			if (reverse) {
 				/* Data may have been written since: only jumps are checked. */
 				if (p->type != KSPLICE_PATCH_TEXT)
@@ -261,8 +263,10 @@ static int patch_stopped(struct update *u, bool reverse)
 		for (i = 0; i < change->patches_end - change->patches; i++) {
 			struct ksplice_patch *p = change->patches + i;
 
-			memcpy(cp->alias[i] + offset_in_page(p->oldaddr),
-			       reverse ? cp->saved + off : ksplice_patch_bytes(p, jmp), p->size);
+			if (!ksplice_patch_skipped(p))
+				memcpy(cp->alias[i] + offset_in_page(p->oldaddr),
+				       reverse ? cp->saved + off : ksplice_patch_bytes(p, jmp),
+				       p->size);
 			off += p->size;
 		}
 		cp->applied = !reverse;

@@ -5,7 +5,7 @@
 mod support;
 
 use ksplice::engine::elf::Object;
-use ksplice::engine::meta::PATCH_SIZE;
+use ksplice::engine::meta::{HowtoType, PATCH_SIZE, PatchType};
 use ksplice::engine::metaread::Reader;
 use ksplice::engine::report::{Entry, Report};
 use ksplice::engine::sysmap::SystemMap;
@@ -74,6 +74,16 @@ fn patch_records(obj: &Object) -> u64 {
         .filter(|s| s.name.starts_with(".ksplice_patches"))
         .map(|s| s.size() / PATCH_SIZE)
         .sum()
+}
+
+/// The `type` of every `ksplice_patch` record, in section then record order.
+fn patch_types(obj: &Object) -> Vec<u64> {
+    obj.sections
+        .iter()
+        .filter(|s| s.name.starts_with(".ksplice_patches"))
+        .flat_map(|s| (0..s.size() / PATCH_SIZE).map(move |i| s.read_uint(i * PATCH_SIZE + 16, 4)))
+        .map(|t| t.unwrap())
+        .collect()
 }
 
 /// Expected outcome of one fixture.
@@ -336,6 +346,16 @@ fn line_only_change_is_a_bug_line_patch() {
     );
     assert_eq!(r.bug_line_patches.len(), 1);
     let obj = obj.unwrap();
+    // A bug-line record, which the loader may skip, not a data patch.
+    assert_eq!(patch_types(&obj), [PatchType::BugLine as u64]);
+    // It rewrites only the byte that differs (the low byte of the line),
+    // never the flags (a fired WARN_ONCE's BUGFLAG_DONE stays).
+    let rec = obj
+        .sections
+        .iter()
+        .find(|s| s.name.starts_with(".ksplice_patches"))
+        .unwrap();
+    assert_eq!(rec.read_uint(20, 4), Some(1), "size of the bug-line record");
     // The patch rewrites the line field (offset 8 of the entry) of the running entry.
     let patch = Reader::new(&obj)
         .relocs()
@@ -350,6 +370,53 @@ fn line_only_change_is_a_bug_line_patch() {
             .label
             .starts_with("__bug_table<target:checked")
     );
+}
+
+#[test]
+fn moved_warning_below_a_changed_function_is_a_bug_line_record() {
+    let (r, obj) = check(
+        "line_shift_and_change",
+        Expect {
+            patched: &["foo"],
+            new: &[],
+            deleted: &[],
+            patches: 2,
+        },
+    );
+    assert_eq!(r.bug_line_patches.len(), 1);
+    assert!(r.patched_data.is_empty(), "{:?}", r.patched_data);
+    let obj = obj.unwrap();
+    let mut types = patch_types(&obj);
+    types.sort();
+    assert_eq!(
+        types,
+        [PatchType::Text as u64, PatchType::BugLine as u64],
+        "the jump of foo and the line of the warning in checked"
+    );
+    // The loader finds vmlinux's running bug table through System.map.
+    let relocs = Reader::new(&obj).relocs();
+    for bound in ["__start___bug_table", "__stop___bug_table"] {
+        let marker = relocs
+            .iter()
+            .find(|k| k.deferred.as_deref() == Some(&format!("KSPLICE_SYMBOL_{bound}")))
+            .unwrap_or_else(|| panic!("no marker for {bound}"));
+        let h = marker.howto.as_ref().unwrap();
+        assert_eq!((h.kind, h.size), (HowtoType::Symbol as u32, 0), "{bound}");
+    }
+}
+
+#[test]
+fn data_patch_is_not_a_bug_line_record() {
+    let (_, obj) = check(
+        "rodata_same_size",
+        Expect {
+            patched: &[],
+            new: &[],
+            deleted: &[],
+            patches: 1,
+        },
+    );
+    assert_eq!(patch_types(&obj.unwrap()), [PatchType::Data as u64]);
 }
 
 #[test]

@@ -249,6 +249,7 @@ fn enums_match() {
         ("KSPLICE_PATCH_TEXT", PatchType::Text),
         ("KSPLICE_PATCH_DATA", PatchType::Data),
         ("KSPLICE_PATCH_EXPORT", PatchType::Export),
+        ("KSPLICE_PATCH_BUGLINE", PatchType::BugLine),
     ];
     let rust: Vec<(String, u64)> = patches
         .iter()

@@ -67,6 +67,9 @@ pub enum PatchType {
     Data = 1,
     /// Change an export.
     Export = 2,
+    /// Rewrite the line number of a `__bug_table` entry: written where the
+    /// entry was matched, skipped otherwise (best-effort, never a no_match).
+    BugLine = 3,
 }
 
 /// `enum ksplice_site_kind`: what the running kernel may have done at a

@@ -46,7 +46,8 @@ pub struct Report {
     /// Read-only data overwritten in place.
     #[serde(default)]
     pub patched_data: Vec<Entry>,
-    /// BUG/WARN entries whose line number is rewritten.
+    /// BUG/WARN entries whose line number is rewritten: best-effort, the
+    /// loader skips (and logs) an entry it cannot find in the running kernel.
     #[serde(default)]
     pub bug_line_patches: Vec<Entry>,
     /// Exports added.
@@ -181,6 +182,9 @@ impl Report {
                 if let Some(r) = &e.reason {
                     out.push_str(&format!(": {r}"));
                 }
+                if tag == "BUGLINE" {
+                    out.push_str(" (best-effort: left as is if not matched)");
+                }
                 out.push('\n');
             }
         }
@@ -294,6 +298,18 @@ mod tests {
                 Some(u64::MAX),
             )],
         }
+    }
+
+    #[test]
+    fn bug_line_text_says_best_effort() {
+        let text = sample().text();
+        let line = text.lines().find(|l| l.contains("BUGLINE")).unwrap();
+        assert!(
+            line.ends_with("(best-effort: left as is if not matched)"),
+            "{line}"
+        );
+        let other = text.lines().find(|l| l.contains("DATAPATCH")).unwrap();
+        assert!(!other.contains("best-effort"), "{other}");
     }
 
     #[test]

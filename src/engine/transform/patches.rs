@@ -1,7 +1,7 @@
 //! The `ksplice_patch` records of keep-new-code: jumps from every entry
 //! point of a replaced function (and to nowhere for a deleted one),
-//! in-place data patches, rewritten BUG/WARN line numbers, and export
-//! renames.
+//! in-place data patches, rewritten BUG/WARN line numbers (best-effort
+//! bug-line patches), and export renames.
 
 use super::TRAMPOLINE_SIZE;
 use super::emit::Emit;
@@ -13,6 +13,10 @@ use crate::engine::elf::{SecId, SymSection};
 use crate::engine::error::{ObjError, ObjResult};
 use crate::engine::meta::{self, HowtoType, Meta, SymRef};
 use object::elf;
+
+/// The symbols around vmlinux's `__bug_table`: where the loader looks for
+/// the running entry of a bug-line patch.
+const BUG_TABLE_BOUNDS: [&str; 2] = ["__start___bug_table", "__stop___bug_table"];
 
 impl Emit<'_> {
     /// A `ksplice_patch` record in `.ksplice_patches<for_name>` whose oldaddr
@@ -177,13 +181,17 @@ impl Emit<'_> {
         self.patch_storage(rec, sp.contents_size, None, Some((osect, at)));
     }
 
-    /// BUG/WARN entries whose line changed: their non-relocated bytes rewritten.
+    /// BUG/WARN entries whose line changed: their differing non-relocated
+    /// bytes rewritten, in [`meta::PatchType::BugLine`] records. A line number is
+    /// cosmetic: the loader writes such a record where the running entry
+    /// was matched and skips it otherwise, so it never blocks an update.
     pub(super) fn bugline_patches(&mut self) {
         let a = self.a;
         let Some(sect) = a.obj.section_by_name("__bug_table") else {
             return;
         };
         let Some(d) = self.diff else { return };
+        let mut first: Option<(String, SecId, u64)> = None;
         for k in 0..a.spans[sect].len() {
             if !d.fate((sect, k)).is_bug_line() {
                 continue;
@@ -197,22 +205,57 @@ impl Emit<'_> {
                     _ => None,
                 })
                 .unwrap_or_else(|| "__bug_table".to_string());
+            // Only the bytes that differ (the line, and the flags if they
+            // changed): the running flags (BUGFLAG_DONE of a WARN_ONCE that
+            // fired) stay as they are.
+            let old = d.matched_old((sect, k)).map(|o| {
+                let osp = d.old.span(o);
+                (&d.old.obj.sections[o.0].data, osp.start)
+            });
+            let new_data = &a.obj.sections[sect].data;
+            let differs = |off: u64| {
+                let n = new_data.get((sp.start + off) as usize);
+                old.is_none_or(|(od, ostart)| od.get((ostart + off) as usize) != n)
+            };
             let mut run_start: Option<u64> = None;
             for off in 0..=sp.contents_size {
-                let inside = off < sp.contents_size && !a.part_of_reloc(sect, sp.start + off);
+                let inside = off < sp.contents_size
+                    && !a.part_of_reloc(sect, sp.start + off)
+                    && differs(off);
                 match (inside, run_start) {
                     (true, None) => run_start = Some(off),
                     (false, Some(s)) => {
                         let bytes = a.obj.sections[sect].data
                             [(sp.start + s) as usize..(sp.start + off) as usize]
                             .to_vec();
-                        let rec =
-                            self.patch_record(&for_name, &label, s as i64, meta::PatchType::Data);
+                        let rec = self.patch_record(
+                            &for_name,
+                            &label,
+                            s as i64,
+                            meta::PatchType::BugLine,
+                        );
                         self.patch_storage(rec, off - s, Some(&bytes), None);
+                        first.get_or_insert((for_name.clone(), rec.0, rec.1));
                         run_start = None;
                     }
                     _ => {}
                 }
+            }
+        }
+        // Where the running kernel's bug table is (vmlinux: System.map;
+        // a module's is known to the loader): markers, no field.
+        if let Some((for_name, psect, off)) = first {
+            let howto = self.meta.howto(&mut self.out, HowtoType::Symbol, None, 0);
+            for bound in BUG_TABLE_BOUNDS {
+                self.meta.reloc(
+                    &mut self.out,
+                    &for_name,
+                    (psect, off + 8),
+                    SymRef::Deferred(bound.to_string()),
+                    howto,
+                    0,
+                    0,
+                );
             }
         }
     }
