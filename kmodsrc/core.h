@@ -18,6 +18,9 @@
 #include <linux/sched.h>
 #include "ksplice.h"
 
+struct ftrace_ops;
+struct redirect;
+
 #define KSPLICE_JMP_SIZE	5
 #define KSPLICE_TRIES		5
 #define KSPLICE_DEBUG_MAX	(256 * 1024)
@@ -47,6 +50,7 @@ enum abort_cause {
 	OUT_OF_MEMORY,
 	CALL_FAILED,
 	UNEXPECTED,
+	FTRACE_FAILED,
 };
 
 /*
@@ -66,6 +70,7 @@ __maybe_unused static const char *const cause_names[] = {
 	[OUT_OF_MEMORY] = "out_of_memory",
 	[CALL_FAILED] = "call_failed",
 	[UNEXPECTED] = "unexpected",
+	[FTRACE_FAILED] = "ftrace_failed",
 };
 
 struct update {
@@ -85,6 +90,10 @@ struct update {
 	char *conflicts;
 	size_t conflicts_len;
 	bool conflicts_cut;
+	/* redirect.c: the ftrace_ops of the redirected functions */
+	struct ftrace_ops *fops;
+	struct redirect *redirects;
+	size_t nr_redirects;
 };
 
 /* A symbol value, learnt by run-pre matching. */
@@ -104,6 +113,7 @@ struct change_priv {
 	unsigned long *run;		/* running address of each old section */
 	DECLARE_HASHTABLE(values, 10);
 	u8 *saved;			/* saved bytes of the patches */
+	unsigned long *redirect_ip;	/* per patch: ftrace site redirected, or 0 */
 	void **alias;			/* writable alias of each patch */
 	unsigned long *alias_base;
 };
@@ -137,6 +147,8 @@ enum { SITE_SAME, SITE_OK, SITE_BAD };
 int ksplice_reloc_cmp(const void *a, const void *b);
 const struct ksplice_reloc *
 ksplice_first_reloc(const struct ksplice_code *code, unsigned long addr);
+int ksplice_map_address(struct ksplice_mod_change *change, const char *label,
+			unsigned long *addr);
 int ksplice_learn(struct cmp_ctx *c, const struct ksplice_symbol *sym,
 		  unsigned long val, unsigned long at);
 int ksplice_cmp_range(struct cmp_ctx *c, unsigned long old, size_t len,
@@ -161,7 +173,18 @@ int ksplice_sites_cmp(struct cmp_ctx *c, const struct ksplice_site *s,
 bool ksplice_is_nops(const u8 *p, size_t len);
 bool ksplice_alt_applies(const struct ksplice_site *s);
 
+/* redirect.c (stubs in compat.h without dynamic ftrace) */
+#ifdef CONFIG_DYNAMIC_FTRACE_WITH_REGS
+unsigned long ksplice_fentry_ip(struct ksplice_mod_change *change,
+				const struct ksplice_section *s, unsigned long start);
+int ksplice_redirect_start(struct update *u);
+void ksplice_redirect_stop(struct update *u);
+#endif
+
 /* patch.c */
+unsigned long ksplice_jump_target(const struct ksplice_patch *p);
+bool ksplice_patch_written(struct ksplice_mod_change *change, size_t i);
+void ksplice_free_saved(struct change_priv *cp);
 int ksplice_resolve_new_code(struct ksplice_mod_change *change);
 bool ksplice_patch_skipped(const struct ksplice_patch *p);
 const void *ksplice_patch_bytes(const struct ksplice_patch *p, u8 *jmp);

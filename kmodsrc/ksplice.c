@@ -111,8 +111,7 @@ static void change_release_match(struct ksplice_mod_change *change)
 	cp->run = NULL;
 	ksplice_unprepare_patches(change);
 	if (!cp->applied) {
-		kvfree(cp->saved);
-		cp->saved = NULL;
+		ksplice_free_saved(cp);
 		if (cp->target)
 			module_put(cp->target);
 		cp->target = NULL;
@@ -235,8 +234,7 @@ static int reverse_update(struct update *u)
 		if (cp->target)
 			module_put(cp->target);
 		cp->target = NULL;
-		kvfree(cp->saved);
-		cp->saved = NULL;
+		ksplice_free_saved(cp);
 	}
 	u->stage = STAGE_REVERSED;
 	ksplice_debug(u, "reversed\n");
@@ -474,7 +472,7 @@ static void forget_change(struct ksplice_mod_change *change)
 		module_put(cp->target);
 	ksplice_values_free(cp);
 	kvfree(cp->run);
-	kvfree(cp->saved);
+	ksplice_free_saved(cp);
 	kfree(cp);
 	if (the_update && list_empty(&the_update->changes)) {
 		kobject_put(&the_update->kobj);

@@ -76,6 +76,18 @@ static unsigned long map_shift(struct change_priv *cp, unsigned long addr)
 	return addr >= __START_KERNEL_map ? addr + cp->kaslr : addr;
 }
 
+/* The running address of a System.map symbol the update carries: 0 or -ENOENT. */
+int ksplice_map_address(struct ksplice_mod_change *change, const char *label,
+			unsigned long *addr)
+{
+	const struct ksplice_system_map *m = map_find(&change->old_code, label);
+
+	if (!m || m->nr_candidates != 1)
+		return -ENOENT;
+	*addr = map_shift(change->priv, m->candidates[0]);
+	return 0;
+}
+
 /*
  * The running addresses a label may have: System.map candidates for the
  * kernel, the target module's symbol table for a module. Returns how many
@@ -393,7 +405,7 @@ static int match_section(struct ksplice_mod_change *change, size_t idx,
 	struct value *known = value_find(cp, sect->symbol->label);
 	struct learnt *best = NULL;
 	size_t nr_best = 0;
-	char why[256] = "";
+	char why[384] = "";
 	struct cmp_ctx c = {
 		.change = change,
 		.cap = relocs_in(&change->old_code, sect) + EXTRA_VALUES,

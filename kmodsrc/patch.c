@@ -15,6 +15,7 @@
 #include <linux/uaccess.h>
 #include <linux/vmalloc.h>
 #include "core.h"
+#include "compat.h"
 
 /* ------------------------------------------------------------ memory */
 
@@ -142,7 +143,8 @@ static int new_code_sites(struct ksplice_mod_change *change)
 			ret = new_jump_label(s);
 		if (ret)
 			ksplice_debug(((struct change_priv *)change->priv)->update,
-				      "%s: new code site at %#lx: error %d\n", change->name, s->addr, ret);
+				      "%s: new code site at %#lx: error %d\n",
+				      change->name, s->addr, ret);
 		s = next;
 	}
 	return ret;
@@ -359,7 +361,7 @@ static void ksplice_deleted(void)
 }
 
 /* Where the jump of a text patch goes. */
-static unsigned long jump_target(const struct ksplice_patch *p)
+unsigned long ksplice_jump_target(const struct ksplice_patch *p)
 {
 	return p->repladdr ?: (unsigned long)ksplice_deleted;
 }
@@ -371,7 +373,7 @@ const void *ksplice_patch_bytes(const struct ksplice_patch *p, u8 *jmp)
 
 	if (p->type != KSPLICE_PATCH_TEXT)
 		return p->contents;
-	rel = (s32)(jump_target(p) - (p->oldaddr + KSPLICE_JMP_SIZE));
+	rel = (s32)(ksplice_jump_target(p) - (p->oldaddr + KSPLICE_JMP_SIZE));
 	jmp[0] = 0xe9;
 	memcpy(jmp + 1, &rel, sizeof(rel));
 	return jmp;
@@ -416,6 +418,10 @@ int ksplice_prepare_patches(struct ksplice_mod_change *change)
 	const struct ksplice_section *s;
 	unsigned long start;
 
+	kvfree(cp->redirect_ip);
+	cp->redirect_ip = kvcalloc(nr ?: 1, sizeof(*cp->redirect_ip), GFP_KERNEL);
+	if (!cp->redirect_ip)
+		return ksplice_abort(u, OUT_OF_MEMORY);
 	for (i = 0; i < nr; i++) {
 		struct ksplice_patch *p = change->patches + i;
 
@@ -438,7 +444,7 @@ int ksplice_prepare_patches(struct ksplice_mod_change *change)
 			return ksplice_abort(u, NO_MATCH);
 		}
 		if (p->type == KSPLICE_PATCH_TEXT) {
-			long rel = (long)(jump_target(p) - (p->oldaddr + KSPLICE_JMP_SIZE));
+			long rel = (long)(ksplice_jump_target(p) - (p->oldaddr + KSPLICE_JMP_SIZE));
 
 			if (rel != (s32)rel)
 				return ksplice_abort(u, UNEXPECTED);
@@ -447,6 +453,11 @@ int ksplice_prepare_patches(struct ksplice_mod_change *change)
 					      change->name, p->oldaddr);
 				return ksplice_abort(u, UNEXPECTED);
 			}
+			if (p->oldaddr == start)
+				cp->redirect_ip[i] = ksplice_fentry_ip(change, s, start);
+			if (cp->redirect_ip[i])
+				ksplice_debug(u, "%s: %#lx redirected through ftrace at %#lx\n",
+					      change->name, p->oldaddr, cp->redirect_ip[i]);
 		}
 	}
 	cp->saved = kvzalloc(total ?: 1, GFP_KERNEL);
@@ -464,6 +475,27 @@ int ksplice_prepare_patches(struct ksplice_mod_change *change)
 	if (ksplice_map_aliases(change))
 		return ksplice_abort(u, OUT_OF_MEMORY);
 	return 0;
+}
+
+/*
+ * Whether patch i of a change is written in memory: not a bug-line patch
+ * that was skipped, not a function redirected through ftrace.
+ */
+bool ksplice_patch_written(struct ksplice_mod_change *change, size_t i)
+{
+	struct change_priv *cp = change->priv;
+
+	return !ksplice_patch_skipped(change->patches + i) &&
+	       !(cp->redirect_ip && cp->redirect_ip[i]);
+}
+
+/* The saved bytes and redirections of a change that is not applied. */
+void ksplice_free_saved(struct change_priv *cp)
+{
+	kvfree(cp->saved);
+	cp->saved = NULL;
+	kvfree(cp->redirect_ip);
+	cp->redirect_ip = NULL;
 }
 
 void ksplice_unprepare_patches(struct ksplice_mod_change *change)

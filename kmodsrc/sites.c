@@ -346,20 +346,49 @@ static int return_rule(struct cmp_ctx *c, const struct ksplice_site *s,
 
 /* ------------------------------------------------------------ calls and jumps */
 
+/*
+ * Whether a traced function's fentry call goes to ftrace: one of its
+ * callers (System.map addresses the update carries), or a trampoline ftrace
+ * made for an ops, which starts as a copy of one of them.
+ */
+static bool is_ftrace_caller(struct cmp_ctx *c, unsigned long to)
+{
+	static const char *const callers[] = { "ftrace_caller", "ftrace_regs_caller" };
+	u8 at_to[16], at_fn[16];
+	unsigned long fn;
+	int i;
+
+	for (i = 0; i < ARRAY_SIZE(callers); i++) {
+		if (ksplice_map_address(c->change, callers[i], &fn))
+			continue;
+		if (to == fn)
+			return true;
+		if (!copy_from_kernel_nofault(at_to, (void *)to, sizeof(at_to)) &&
+		    !copy_from_kernel_nofault(at_fn, (void *)fn, sizeof(at_fn)) &&
+		    !memcmp(at_to, at_fn, sizeof(at_to)))
+			return true;
+	}
+	return false;
+}
+
 static int fentry_rule(struct cmp_ctx *c, const struct ksplice_site *s,
 		       const u8 *run, unsigned long run_addr)
 {
-	unsigned long to;
-
 	if (s->len == 5 && !memcmp(run, nop5, 5))
 		return SITE_OK;
 	if (s->len == 5 && run[0] == 0xe8) {
-		to = branch_target(run, run_addr, 5);
-		if (symbol_ends_with(to, "ftrace_caller") ||
-		    symbol_ends_with(to, "ftrace_regs_caller") ||
-		    symbol_ends_with(to, "ftrace_trampoline") ||
-		    symbol_ends_with(to, "__fentry__"))
+		unsigned long to = branch_target(run, run_addr, 5), fn = 0;
+		u8 at[8] = {};
+		char rule[96];
+
+		if (is_ftrace_caller(c, to))
 			return SITE_OK;
+		ksplice_map_address(c->change, "ftrace_caller", &fn);
+		if (copy_from_kernel_nofault(at, (void *)to, sizeof(at)))
+			memset(at, 0, sizeof(at));
+		snprintf(rule, sizeof(rule), "a call to %#lx (%*ph), not to ftrace at %#lx", to,
+			 (int)sizeof(at), at, fn);
+		return refuse(c, s, rule, run, s->len);
 	}
 	return refuse(c, s, "neither ftrace's nop nor a call to ftrace", run, s->len);
 }

@@ -19,6 +19,7 @@
 #include <linux/uaccess.h>
 #include <asm/sync_core.h>
 #include "core.h"
+#include "compat.h"
 
 /* ------------------------------------------------------------ hooks */
 
@@ -242,7 +243,7 @@ static int patch_stopped(struct update *u, bool reverse)
 			const void *want = cp->saved + off;
 
 			off += p->size;
-			if (ksplice_patch_skipped(p))
+			if (!ksplice_patch_written(change, i))
 				continue;
 			if (reverse) {
 				/* Data may have been written since: only jumps are checked. */
@@ -263,7 +264,7 @@ static int patch_stopped(struct update *u, bool reverse)
 		for (i = 0; i < change->patches_end - change->patches; i++) {
 			struct ksplice_patch *p = change->patches + i;
 
-			if (!ksplice_patch_skipped(p))
+			if (ksplice_patch_written(change, i))
 				memcpy(cp->alias[i] + offset_in_page(p->oldaddr),
 				       reverse ? cp->saved + off : ksplice_patch_bytes(p, jmp),
 				       p->size);
@@ -397,7 +398,14 @@ int ksplice_switch_code(struct update *u, bool reverse)
 		return ksplice_abort(u, OUT_OF_MEMORY);
 	if (ksplice_run_hooks(u, reverse ? KSPLICE_HOOK_PRE_REVERSE : KSPLICE_HOOK_PRE_APPLY))
 		return ksplice_abort(u, CALL_FAILED);
+	if (!reverse && ksplice_redirect_start(u)) {
+		ksplice_run_hooks(u, KSPLICE_HOOK_FAIL_APPLY);
+		return ksplice_abort(u, FTRACE_FAILED);
+	}
 	cause = stop_and_run(u, reverse ? reverse_stopped : apply_stopped);
+	/* The ftrace_ops go once no change needs them (stop_machine has synced). */
+	if ((reverse && cause == OK) || (!reverse && cause != OK))
+		ksplice_redirect_stop(u);
 	if (cause != CODE_BUSY) {
 		/* conflicts names the busy tasks of a code_busy only. */
 		u->conflicts_len = 0;

@@ -282,3 +282,26 @@ fn new_code_leaves_thunk_sites_to_the_module_loader() {
         }
     }
 }
+
+#[test]
+fn old_code_with_fentry_sites_carries_ftrace_callers() {
+    let map = SystemMap::parse(
+        "ffffffff8103c710 T ftrace_caller\nffffffff8103c7e0 T ftrace_regs_caller\n",
+    );
+    let out = transform::keep_old_code(rewrites(), "rewrites.o", &map).unwrap();
+    let maps = ksplice::engine::metaread::Reader::new(&out).system_map();
+    let addr = |label: &str| {
+        maps.iter()
+            .find(|m| m.label == label)
+            .map(|m| m.candidates.clone())
+    };
+    assert_eq!(addr("ftrace_caller"), Some(vec![0xffffffff8103c710]));
+    assert_eq!(addr("ftrace_regs_caller"), Some(vec![0xffffffff8103c7e0]));
+    // Plain code has no fentry site and carries nothing of ftrace's.
+    let dir = scratch("sites-nofentry");
+    let o = compile(&dir, "plain", "int f(int x) { return x * 7; }\n");
+    let plain = Object::parse(&std::fs::read(o).unwrap()).unwrap();
+    let out = transform::keep_old_code(plain, "plain.o", &map).unwrap();
+    let maps = ksplice::engine::metaread::Reader::new(&out).system_map();
+    assert!(maps.iter().all(|m| !m.label.starts_with("ftrace")));
+}

@@ -86,8 +86,8 @@ fn parse_object(path: &Path, data: &[u8]) -> Result<Object> {
 }
 
 /// The System.map of `$KSPLICE_CONFIG_DIR` (empty without it), reduced to
-/// the lines naming a symbol of `objs`: the transforms of these objects look
-/// up no other name, so the result is the same as with the whole map, and
+/// the lines naming a symbol of `objs` or one of ftrace's callers: the
+/// transforms of these objects look up no other name, so the result is the same as with the whole map, and
 /// the lines of the other twenty-odd thousand kernel symbols are skipped
 /// instead of parsed and indexed on every invocation.
 fn system_map_for(objs: &[&Object]) -> Result<SystemMap> {
@@ -101,6 +101,7 @@ fn system_map_for(objs: &[&Object]) -> Result<SystemMap> {
         objs.iter()
             .flat_map(|o| o.symbols.iter().map(|s| s.name.as_str())),
     );
+    names.extend(crate::engine::transform::FTRACE_CALLERS);
     // Decoded as SystemMap::parse decodes it (from_utf8 first: it is much
     // faster than the lossy decoder on the usual, valid, text).
     let text = match std::str::from_utf8(&bytes) {

@@ -113,6 +113,10 @@ pub fn explain_apply(cause: &str) -> &'static str {
             "A hook of the update refused the application (likely a bug in the patch)."
         }
         "unexpected" => "The kernel's Ksplice core failed unexpectedly; this is a bug in Ksplice.",
+        "ftrace_failed" => {
+            "The kernel's function tracer refused to redirect a replaced function \
+             (another live patch or ftrace user modifies its entry, or ftrace is disabled)."
+        }
         "ok" => {
             "The update was not applied, for no reason the kernel reported; this is a bug in Ksplice."
         }
@@ -138,6 +142,7 @@ pub fn explain_undo(cause: &str) -> &'static str {
              unload that module before undoing the update."
         }
         "already_reversed" => "The update is already reversed.",
+        "ftrace_failed" => "The kernel's function tracer failed while the update was reversed.",
         "unexpected" => "The kernel's Ksplice core failed unexpectedly; this is a bug in Ksplice.",
         "ok" => {
             "The update was not reversed, for no reason the kernel reported; this is a bug in Ksplice."

@@ -33,6 +33,11 @@ impl<'a> Candidates<'a> {
     /// Candidate run-time addresses of `sym`: by its own name when
     /// undefined, else through every named symbol of its section (each
     /// section base plus the symbol's offset, without repeats).
+    /// The System.map addresses of the symbol called `name`.
+    pub(super) fn named(&self, name: &str) -> Vec<u64> {
+        self.map.get(name).to_vec()
+    }
+
     pub(super) fn of(&self, a: &Analysis, sym: SymId) -> Vec<u64> {
         let obj = &a.obj;
         let s = &obj[sym];

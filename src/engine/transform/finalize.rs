@@ -75,6 +75,7 @@ pub fn finalize(mut obj: Object, path: &str, target: &str, map: &SystemMap) -> O
     };
     rewrite_undefined(&a, &mut out, &mut meta, map, rewrite, |_| true)?;
     out.localize_defined();
+    rename_copies(&mut out);
     // The kmodsrc linker script collects these between start and end
     // symbols: they must exist as allocated sections, empty or not.
     for name in [
@@ -93,6 +94,27 @@ pub fn finalize(mut obj: Object, path: &str, target: &str, map: &SystemMap) -> O
     out.drop_unused_undefined();
     out.sort_relocs();
     Ok(out)
+}
+
+/// The suffix of the functions of an update module in kallsyms.
+pub const COPY_SUFFIX: &str = ".ksplice";
+
+/// The functions of an update module are copies of the kernel's (old code)
+/// or replace them (new code): they are called `NAME.ksplice`, so that the
+/// tools that find a function by name (kprobes, `perf probe`, which refuse
+/// a name that is not unique) still find the kernel's one while an update
+/// is loaded.
+fn rename_copies(obj: &mut Object) {
+    for s in &mut obj.symbols {
+        if s.kind == elf::STT_FUNC
+            && !s.is_undefined()
+            && !s.section.is_const()
+            && !s.name.is_empty()
+            && !s.name.ends_with(COPY_SUFFIX)
+        {
+            s.name.push_str(COPY_SUFFIX);
+        }
+    }
 }
 
 /// rmsyms: relocations against the undefined symbols that `.ksplice_extract`

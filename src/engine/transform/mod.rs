@@ -39,6 +39,11 @@ use old_code::old_code_of;
 /// `__mcount_loc`, so the loader never rewrites them).
 const LOADER_SYMBOLS: &[&str] = &["mcount", "__fentry__"];
 
+/// The code an ftrace site calls when a function is traced (or a copy of
+/// its start, in a trampoline of ftrace's): old code with fentry sites
+/// carries their System.map addresses for the loader's fentry rule.
+pub const FTRACE_CALLERS: [&str; 2] = ["ftrace_caller", "ftrace_regs_caller"];
+
 /// Whether the relocations of new code to undefined symbol `name` stay ELF
 /// relocations, for the module loader to resolve: the tracing call sites,
 /// and the exported return and retpoline thunks and `pv_ops`, whose sites

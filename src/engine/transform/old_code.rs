@@ -6,12 +6,12 @@
 //! with keep-new-code.
 
 use super::emit::Emit;
-use super::{LOADER_SYMBOLS, unsupported_at};
+use super::{FTRACE_CALLERS, LOADER_SYMBOLS, unsupported_at};
 use crate::engine::classify::Kind;
 use crate::engine::elf::howto;
 use crate::engine::elf::{Object, SecId};
 use crate::engine::error::ObjResult;
-use crate::engine::meta::HowtoType;
+use crate::engine::meta::{HowtoType, SiteKind};
 use crate::engine::sites;
 use crate::engine::span::{Analysis, SpanId};
 use crate::engine::sysmap::SystemMap;
@@ -199,9 +199,18 @@ impl Emit<'_> {
         Ok(self.out)
     }
 
-    /// A `ksplice_site` record for every rewrite site in kept code.
+    /// A `ksplice_site` record for every rewrite site in kept code; with
+    /// fentry sites, the System.map addresses of ftrace's callers, which
+    /// the fentry rule compares call targets with.
     fn site_records(&mut self) {
-        for s in sites::find_sites(self.a) {
+        let sites = sites::find_sites(self.a);
+        if sites.iter().any(|s| s.kind == SiteKind::Fentry) {
+            for name in FTRACE_CALLERS {
+                let cands = self.cands.named(name);
+                self.meta.symbol(&mut self.out, name, Some(name), || cands);
+            }
+        }
+        for s in sites {
             let Some(at) = self.out_place(s.sect, s.offset) else {
                 continue;
             };
