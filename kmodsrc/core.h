@@ -122,6 +122,9 @@ struct change_priv {
 __printf(2, 3) void ksplice_debug(struct update *u, const char *fmt, ...);
 int ksplice_abort(struct update *u, enum abort_cause cause);
 
+/* The number of kinds of rewrite sites (enum ksplice_site_kind). */
+#define KSPLICE_SITE_KINDS (KSPLICE_SITE_RELAXABLE + 1)
+
 /* A symbol value the compared code implies. */
 struct learnt {
 	const char *label;
@@ -138,6 +141,7 @@ struct cmp_ctx {
 	const char *label;		/* the section compared */
 	unsigned long old_base;		/* its start in the old code */
 	unsigned long run_base;		/* its start in the running kernel */
+	unsigned int seen[KSPLICE_SITE_KINDS];	/* rewrite sites accepted, by kind */
 };
 
 /* What a rewrite rule says of a site (sites.c). */
@@ -172,6 +176,7 @@ int ksplice_sites_cmp(struct cmp_ctx *c, const struct ksplice_site *s,
 		      size_t avail, size_t *old_len, size_t *run_len);
 bool ksplice_is_nops(const u8 *p, size_t len);
 bool ksplice_alt_applies(const struct ksplice_site *s);
+void ksplice_sites_summary(const struct cmp_ctx *c, char *buf, size_t len);
 
 /* redirect.c (stubs in compat.h without dynamic ftrace) */
 #ifdef CONFIG_DYNAMIC_FTRACE_WITH_REGS

@@ -368,6 +368,7 @@ static int cmp_section(struct cmp_ctx *c, const struct ksplice_section *sect,
 	size_t used;
 
 	c->nr_new = 0;
+	memset(c->seen, 0, sizeof(c->seen));
 	c->label = sect->symbol->label;
 	c->old_base = sect->address;
 	c->run_base = addr;
@@ -405,7 +406,7 @@ static int match_section(struct ksplice_mod_change *change, size_t idx,
 	struct value *known = value_find(cp, sect->symbol->label);
 	struct learnt *best = NULL;
 	size_t nr_best = 0;
-	char why[384] = "";
+	char why[384] = "", sites[160] = "";
 	struct cmp_ctx c = {
 		.change = change,
 		.cap = relocs_in(&change->old_code, sect) + EXTRA_VALUES,
@@ -458,6 +459,7 @@ static int match_section(struct ksplice_mod_change *change, size_t idx,
 		found = cands[i];
 		swap(c.new, best);
 		nr_best = c.nr_new;
+		ksplice_sites_summary(&c, sites, sizeof(sites));
 	}
 	if (ok == 1) {
 		for (i = 0; i < nr_best && !ret; i++)
@@ -468,8 +470,9 @@ static int match_section(struct ksplice_mod_change *change, size_t idx,
 			goto out;
 		cp->run[idx] = found;
 		*state = SECT_MATCHED;
-		ksplice_debug(u, "  %s: matched at %#lx (%lu bytes)\n",
-			      sect->symbol->label, found, sect->size);
+		ksplice_debug(u, "  %s: matched at %#lx (%lu bytes%s%s)\n",
+			      sect->symbol->label, found, sect->size,
+			      sites[0] ? "; rewrite sites: " : "", sites);
 	} else {
 		*state = ok ? SECT_AMBIGUOUS : SECT_FAILED;
 	}

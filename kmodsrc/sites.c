@@ -33,6 +33,7 @@ static const char *const site_names[] = {
 };
 
 static const u8 nop5[] = { 0x0f, 0x1f, 0x44, 0x00, 0x00 };
+static const u8 xor5rax[] = { 0x2e, 0x2e, 0x2e, 0x31, 0xc0 };
 static const u8 endbr64[] = { 0xf3, 0x0f, 0x1e, 0xfa };
 static const u8 endbr_sealed[] = { 0x66, 0x0f, 0x1f, 0x00 };
 
@@ -435,6 +436,10 @@ static int static_call_rule(struct cmp_ctx *c, const struct ksplice_site *s,
 	dest = trampoline_dest(tramp);
 	if (dest && run[0] == o[0] && branch_target(run, run_addr, 5) == dest)
 		return SITE_OK;
+	/* A call of __static_call_return0 is inlined as xorl %eax, %eax with prefixes. */
+	if (dest && o[0] == 0xe8 && !memcmp(run, xor5rax, 5) &&
+	    symbol_ends_with(dest, "__static_call_return0"))
+		return SITE_OK;
 	if (!dest && ((o[0] == 0xe8 && !memcmp(run, nop5, 5)) ||
 		      (o[0] == 0xe9 && run[0] == 0xc3 && is_int3s(run + 1, 4))))
 		return SITE_OK;
@@ -494,21 +499,49 @@ static int relaxable_rule(struct cmp_ctx *c, const struct ksplice_site *s,
  * correspond to the run_len running ones), SITE_BAD (c->why says why) or
  * -errno.
  */
+static int site_rule(struct cmp_ctx *c, const struct ksplice_site *s,
+		     const u8 *run, unsigned long run_addr, size_t avail,
+		     size_t *old_len, size_t *run_len);
+
 int ksplice_sites_cmp(struct cmp_ctx *c, const struct ksplice_site *s,
 		      bool skip_alt, const u8 *run, unsigned long run_addr,
 		      size_t avail, size_t *old_len, size_t *run_len)
 {
 	const struct ksplice_site *end = c->change->old_code.sites_end;
 	unsigned long at = s->addr;
+	int ret;
 
 	if (s->kind == KSPLICE_SITE_ALTERNATIVE && !skip_alt) {
 		*old_len = *run_len = s->len;
-		return alt_rule(c, s, run, run_addr, avail);
+		ret = alt_rule(c, s, run, run_addr, avail);
+	} else {
+		while (s < end && s->addr == at && s->kind == KSPLICE_SITE_ALTERNATIVE)
+			s++;
+		if (s == end || s->addr != at)
+			return SITE_SAME;
+		ret = site_rule(c, s, run, run_addr, avail, old_len, run_len);
 	}
-	while (s < end && s->addr == at && s->kind == KSPLICE_SITE_ALTERNATIVE)
-		s++;
-	if (s == end || s->addr != at)
-		return SITE_SAME;
+	if ((ret == SITE_OK || ret == SITE_SAME) && s->kind < KSPLICE_SITE_KINDS)
+		c->seen[s->kind]++;
+	return ret;
+}
+
+/* "kind N, ..." of the sites a comparison accepted (for the debug trace). */
+void ksplice_sites_summary(const struct cmp_ctx *c, char *buf, size_t len)
+{
+	size_t k, n = 0;
+
+	buf[0] = 0;
+	for (k = 0; k < KSPLICE_SITE_KINDS && n < len; k++)
+		if (c->seen[k])
+			n += scnprintf(buf + n, len - n, "%s%s %u", n ? ", " : "",
+				       site_names[k], c->seen[k]);
+}
+
+static int site_rule(struct cmp_ctx *c, const struct ksplice_site *s,
+		     const u8 *run, unsigned long run_addr, size_t avail,
+		     size_t *old_len, size_t *run_len)
+{
 	if (!s->len || s->len > MAX_SITE_LEN || s->kind >= ARRAY_SIZE(site_names))
 		return -EINVAL;
 	if (avail < s->len)

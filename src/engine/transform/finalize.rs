@@ -103,17 +103,26 @@ pub const COPY_SUFFIX: &str = ".ksplice";
 /// or replace them (new code): they are called `NAME.ksplice`, so that the
 /// tools that find a function by name (kprobes, `perf probe`, which refuse
 /// a name that is not unique) still find the kernel's one while an update
-/// is loaded.
+/// is loaded. A cold part `NAME.cold` becomes `NAME.ksplice.cold`: objtool
+/// finds a cold part's function by the name before `.cold`.
 fn rename_copies(obj: &mut Object) {
     for s in &mut obj.symbols {
         if s.kind == elf::STT_FUNC
             && !s.is_undefined()
             && !s.section.is_const()
             && !s.name.is_empty()
-            && !s.name.ends_with(COPY_SUFFIX)
+            && !s.name.contains(COPY_SUFFIX)
         {
-            s.name.push_str(COPY_SUFFIX);
+            s.name = copy_name(&s.name);
         }
+    }
+}
+
+/// The name of an update module's copy of function `name`.
+pub fn copy_name(name: &str) -> String {
+    match name.find(".cold") {
+        Some(i) => format!("{}{COPY_SUFFIX}{}", &name[..i], &name[i..]),
+        None => format!("{name}{COPY_SUFFIX}"),
     }
 }
 
@@ -217,4 +226,17 @@ fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
         return None;
     }
     hay.windows(needle.len()).position(|w| w == needle)
+}
+
+#[cfg(test)]
+mod copy_name_tests {
+    use super::copy_name;
+
+    #[test]
+    fn cold_parts_keep_their_parent_name() {
+        assert_eq!(copy_name("show_softirqs"), "show_softirqs.ksplice");
+        assert_eq!(copy_name("f.cold"), "f.ksplice.cold");
+        assert_eq!(copy_name("f.isra.0.cold"), "f.isra.0.ksplice.cold");
+        assert_eq!(copy_name("f.part.1"), "f.part.1.ksplice");
+    }
 }
