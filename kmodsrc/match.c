@@ -343,8 +343,10 @@ int ksplice_cmp_range(struct cmp_ctx *c, unsigned long old, size_t len,
 		if (ri >= avail)
 			goto short_run;
 		if (o[i] != run[ri]) {
-			snprintf(c->why, c->whylen, "%s+%#lx: byte %02x, running %02x",
-				 c->label, at - c->old_base, o[i], run[ri]);
+			int n = min3(len - i, avail - ri, (size_t)8);
+
+			snprintf(c->why, c->whylen, "%s+%#lx: bytes differ: old %*ph, running %*ph",
+				 c->label, at - c->old_base, n, o + i, n, run + ri);
 			return 1;
 		}
 		i++;
