@@ -73,22 +73,11 @@ unsigned long ksplice_fentry_ip(struct ksplice_mod_change *change,
 	return 0;
 }
 
-static size_t count_redirects(struct update *u)
-{
-	struct ksplice_mod_change *change;
-	size_t n = 0, i;
-
-	list_for_each_entry(change, &u->changes, list) {
-		struct change_priv *cp = change->priv;
-
-		for (i = 0; cp->redirect_ip && !cp->skipped &&
-		     i < change->patches_end - change->patches; i++)
-			n += !!cp->redirect_ip[i];
-	}
-	return n;
-}
-
-static void fill_redirects(struct update *u)
+/*
+ * The redirected functions of every change in play: counted, and stored
+ * into out (sorted by ftrace site) unless out is NULL.
+ */
+static size_t collect_redirects(struct update *u, struct redirect *out)
 {
 	struct ksplice_mod_change *change;
 	size_t n = 0, i;
@@ -100,13 +89,26 @@ static void fill_redirects(struct update *u)
 		     i < change->patches_end - change->patches; i++) {
 			if (!cp->redirect_ip[i])
 				continue;
-			u->redirects[n].ip = cp->redirect_ip[i];
-			u->redirects[n].to = ksplice_jump_target(change->patches + i);
-			u->redirects[n].applied = &cp->applied;
+			if (out) {
+				out[n].ip = cp->redirect_ip[i];
+				out[n].to = ksplice_jump_target(change->patches + i);
+				out[n].applied = &cp->applied;
+			}
 			n++;
 		}
 	}
-	sort(u->redirects, n, sizeof(*u->redirects), redirect_cmp, NULL);
+	if (out)
+		sort(out, n, sizeof(*out), redirect_cmp, NULL);
+	return n;
+}
+
+static void free_redirects(struct update *u)
+{
+	kfree(u->fops);
+	kvfree(u->redirects);
+	u->fops = NULL;
+	u->redirects = NULL;
+	u->nr_redirects = 0;
 }
 
 /*
@@ -115,7 +117,7 @@ static void fill_redirects(struct update *u)
  */
 int ksplice_redirect_start(struct update *u)
 {
-	size_t n = count_redirects(u), i;
+	size_t n = collect_redirects(u, NULL), i;
 	int ret = 0;
 
 	if (!n || u->fops)
@@ -126,8 +128,7 @@ int ksplice_redirect_start(struct update *u)
 		ret = -ENOMEM;
 		goto fail;
 	}
-	u->nr_redirects = n;
-	fill_redirects(u);
+	u->nr_redirects = collect_redirects(u, u->redirects);
 	u->fops->func = ks_redirect;
 	u->fops->flags = KS_REDIRECT_FLAGS;
 	u->fops->private = u;
@@ -140,11 +141,7 @@ int ksplice_redirect_start(struct update *u)
 	ksplice_debug(u, "ftrace refused to redirect (error %d)\n", ret);
 	ftrace_free_filter(u->fops);
 fail:
-	kfree(u->fops);
-	kvfree(u->redirects);
-	u->fops = NULL;
-	u->redirects = NULL;
-	u->nr_redirects = 0;
+	free_redirects(u);
 	return ret;
 }
 
@@ -155,9 +152,5 @@ void ksplice_redirect_stop(struct update *u)
 		return;
 	unregister_ftrace_function(u->fops);
 	ftrace_free_filter(u->fops);
-	kfree(u->fops);
-	kvfree(u->redirects);
-	u->fops = NULL;
-	u->redirects = NULL;
-	u->nr_redirects = 0;
+	free_redirects(u);
 }

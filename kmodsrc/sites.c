@@ -177,6 +177,25 @@ bool ksplice_alt_applies(const struct ksplice_site *s)
 }
 
 /*
+ * Compares len old bytes at old (the alternatives at old left out when
+ * skip_alt) with the start of the site's running bytes, the rest of which
+ * must be the kernel's nops.
+ */
+static int cmp_padded(struct cmp_ctx *c, const struct ksplice_site *a, unsigned long old,
+		      size_t len, bool skip_alt, const u8 *run, unsigned long run_addr,
+		      const char *rule)
+{
+	size_t used;
+	int ret = ksplice_cmp_range(c, old, len, run, run_addr, a->len, &used, skip_alt);
+
+	if (ret)
+		return ret < 0 ? ret : SITE_BAD;
+	if (!ksplice_is_nops(run + used, a->len - used))
+		return refuse(c, a, rule, run, a->len);
+	return SITE_OK;
+}
+
+/*
  * A replacement that is one near jump: the kernel re-encodes it for the
  * site, short when the target is in reach, and pads it with nops. The
  * target must be the replacement's.
@@ -208,8 +227,6 @@ static int alt_replacement(struct cmp_ctx *c, const struct ksplice_site *a,
 			   const u8 *run, unsigned long run_addr)
 {
 	const u8 *repl = (const u8 *)a->aux;
-	size_t used;
-	int ret;
 
 	if (a->aux_len > a->len || (a->aux_len && !repl))
 		return -EINVAL;
@@ -217,12 +234,8 @@ static int alt_replacement(struct cmp_ctx *c, const struct ksplice_site *a,
 		return alt_jump(c, a, run, run_addr);
 	if (a->aux_len && repl[0] == 0xeb)
 		return refuse(c, a, "replacement starts with a short jump", run, a->len);
-	ret = ksplice_cmp_range(c, a->aux, a->aux_len, run, run_addr, a->aux_len, &used, false);
-	if (ret)
-		return ret < 0 ? ret : SITE_BAD;
-	if (!ksplice_is_nops(run + used, a->len - used))
-		return refuse(c, a, "replacement not padded with nops", run, a->len);
-	return SITE_OK;
+	return cmp_padded(c, a, a->aux, a->aux_len, false, run, run_addr,
+			  "replacement not padded with nops");
 }
 
 /* The original instructions, whose 0x90 padding the kernel optimizes. */
@@ -230,17 +243,12 @@ static int alt_original(struct cmp_ctx *c, const struct ksplice_site *a,
 			const u8 *run, unsigned long run_addr)
 {
 	const u8 *o = (const u8 *)a->addr;
-	size_t pad = 0, used;
-	int ret;
+	size_t pad = 0;
 
 	while (pad < a->len && o[a->len - 1 - pad] == 0x90)
 		pad++;
-	ret = ksplice_cmp_range(c, a->addr, a->len - pad, run, run_addr, a->len, &used, true);
-	if (ret)
-		return ret < 0 ? ret : SITE_BAD;
-	if (!ksplice_is_nops(run + used, a->len - used))
-		return refuse(c, a, "original not padded with nops", run, a->len);
-	return SITE_OK;
+	return cmp_padded(c, a, a->addr, a->len - pad, true, run, run_addr,
+			  "original not padded with nops");
 }
 
 /* All alternatives at one place: the last that applies on this CPU wins. */
