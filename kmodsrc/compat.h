@@ -59,4 +59,55 @@ static inline void ksplice_redirect_stop(struct update *u)
 }
 #endif
 
+#ifdef CONFIG_JUMP_LABEL
+#include <linux/jump_label.h>
+
+/* How many jump entries fit between start and end (labels.c). */
+static inline size_t ks_jump_entries_fit(const void *start, const void *end)
+{
+	return (end - start) / sizeof(struct jump_entry);
+}
+
+/* Entry i of table: a jump label at code, jumping to target, of key. */
+static inline void ks_jump_entry_set(void *table, size_t i, unsigned long code,
+				     unsigned long target, unsigned long key,
+				     unsigned int flags)
+{
+	struct jump_entry *e = (struct jump_entry *)table + i;
+
+	flags &= 1;	/* the branch bit; the kernel sets the init bit */
+#ifdef CONFIG_HAVE_ARCH_JUMP_LABEL_RELATIVE
+	e->code = (s32)(code - (unsigned long)&e->code);
+	e->target = (s32)(target - (unsigned long)&e->target);
+	e->key = (long)(key - (unsigned long)&e->key) | flags;
+#else
+	e->code = code;
+	e->target = target;
+	e->key = key | flags;
+#endif
+}
+
+static inline void ks_module_set_jump_entries(struct module *mod, void *table, size_t n)
+{
+	mod->jump_entries = table;
+	mod->num_jump_entries = n;
+}
+#else
+/* Without jump labels static keys are plain tests: the new code has no site. */
+static inline size_t ks_jump_entries_fit(const void *start, const void *end)
+{
+	return 0;
+}
+
+static inline void ks_jump_entry_set(void *table, size_t i, unsigned long code,
+				     unsigned long target, unsigned long key,
+				     unsigned int flags)
+{
+}
+
+static inline void ks_module_set_jump_entries(struct module *mod, void *table, size_t n)
+{
+}
+#endif
+
 #endif /* KSPLICE_COMPAT_H */

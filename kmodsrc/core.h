@@ -51,6 +51,7 @@ enum abort_cause {
 	CALL_FAILED,
 	UNEXPECTED,
 	FTRACE_FAILED,
+	NO_LABELS,
 };
 
 /*
@@ -71,6 +72,7 @@ __maybe_unused static const char *const cause_names[] = {
 	[CALL_FAILED] = "call_failed",
 	[UNEXPECTED] = "unexpected",
 	[FTRACE_FAILED] = "ftrace_failed",
+	[NO_LABELS] = "no_labels",
 };
 
 struct update {
@@ -78,6 +80,7 @@ struct update {
 	enum ksplice_stage stage;
 	enum abort_cause cause;
 	bool partial;
+	bool prepared;			/* matched, new code resolved ("prepare") */
 	struct list_head changes;
 	char *debug;
 	size_t debug_len;
@@ -121,6 +124,9 @@ struct change_priv {
 /* ksplice.c */
 __printf(2, 3) void ksplice_debug(struct update *u, const char *fmt, ...);
 int ksplice_abort(struct update *u, enum abort_cause cause);
+struct update *ksplice_the_update(void);
+void ksplice_lock(void);
+void ksplice_unlock(void);
 
 /* The number of kinds of rewrite sites (enum ksplice_site_kind). */
 #define KSPLICE_SITE_KINDS (KSPLICE_SITE_RELAXABLE + 1)
@@ -200,6 +206,12 @@ void ksplice_unprepare_patches(struct ksplice_mod_change *change);
 /* stop.c */
 int ksplice_run_hooks(struct update *u, enum ksplice_hook_kind kind);
 int ksplice_switch_code(struct update *u, bool reverse);
+
+/* labels.c */
+int ksplice_labels_missing(struct update *u);
+bool ksplice_labels_loaded(struct update *u);
+int ksplice_labels_init(void);
+void ksplice_labels_exit(void);
 
 /* shadow.c */
 void *ksplice_core_symbol(const char *name);

@@ -4,12 +4,14 @@
  *
  * The update's old code modules hand their target's change to the core
  * (init_ksplice_mod_change). The update is driven through
- * /sys/kernel/ksplice/<kid>/: writing "apply" to stage runs run-pre
+ * /sys/kernel/ksplice/<kid>/: writing "prepare" to stage runs run-pre
  * matching (the running code of every old code function is found and
  * compared byte for byte, which also teaches the values of the symbols its
- * relocations refer to), resolves the new code's relocations, then stops the
- * machine, checks that no task is inside a function being replaced and
- * writes a 5-byte jump at the start of each. Writing "reverse" undoes it.
+ * relocations refer to) and resolves the new code's relocations; then the
+ * update's labels module may be loaded (labels.c). Writing "apply" prepares
+ * if that was not done, stops the machine, checks that no task is inside a
+ * function being replaced and writes a 5-byte jump at the start of each.
+ * Writing "reverse" undoes it.
  * Any failure leaves the kernel as it was and names its cause in
  * abort_cause, with a trace in debug (and the busy tasks in conflicts).
  *
@@ -28,6 +30,7 @@
 #include <linux/sort.h>
 #include <linux/string.h>
 #include <linux/sysfs.h>
+#include "compat.h"
 #include "core.h"
 
 static const char *const stage_names[] = {
@@ -64,6 +67,21 @@ __printf(2, 3) void ksplice_debug(struct update *u, const char *fmt, ...)
 		       KSPLICE_DEBUG_MAX - u->debug_len, fmt, ap);
 	va_end(ap);
 	u->debug_len += n;
+}
+
+struct update *ksplice_the_update(void)
+{
+	return the_update;
+}
+
+void ksplice_lock(void)
+{
+	mutex_lock(&ksplice_mutex);
+}
+
+void ksplice_unlock(void)
+{
+	mutex_unlock(&ksplice_mutex);
 }
 
 int ksplice_abort(struct update *u, enum abort_cause cause)
@@ -162,32 +180,70 @@ static int prepare_change(struct update *u, struct ksplice_mod_change *change)
 	return ksplice_prepare_patches(change);
 }
 
-static int apply_update(struct update *u)
+static void release_match(struct update *u)
+{
+	struct ksplice_mod_change *change;
+
+	list_for_each_entry(change, &u->changes, list)
+		change_release_match(change);
+	u->prepared = false;
+}
+
+/*
+ * Run-pre matching and the new code's relocations, for every change; the
+ * results stay until the update is applied or cleaned up.
+ */
+static int prepare_update(struct update *u)
 {
 	struct ksplice_mod_change *change;
 	bool any = false;
-	int ret = 0;
+	int ret;
 
 	u->cause = OK;
 	u->debug_len = 0;
 	u->conflicts_len = 0;
 	u->conflicts_cut = false;
+	if (ksplice_labels_loaded(u)) {
+		/* their tables point at new code whose relocations are filled */
+		ksplice_debug(u, "a labels module of the update is loaded: unload the update and load it again\n");
+		return ksplice_abort(u, UNEXPECTED);
+	}
 	list_for_each_entry(change, &u->changes, list) {
 		if (!change->old_code.sections) {
 			ksplice_debug(u, "%s: the old code module is gone\n", change->name);
 			ret = ksplice_abort(u, UNEXPECTED);
-			goto out;
+			goto fail;
 		}
 		ret = prepare_change(u, change);
 		if (ret)
-			goto out;
+			goto fail;
 		any |= !((struct change_priv *)change->priv)->skipped;
 	}
 	if (!any) {
 		ksplice_debug(u, "no target of the update is loaded\n");
 		ret = ksplice_abort(u, TARGET_NOT_LOADED);
-		goto out;
+		goto fail;
 	}
+	u->prepared = true;
+	return 0;
+fail:
+	release_match(u);
+	return ret;
+}
+
+static int apply_update(struct update *u)
+{
+	struct ksplice_mod_change *change;
+	int ret = 0;
+
+	if (!u->prepared) {
+		ret = prepare_update(u);
+		if (ret)
+			return ret;
+	}
+	ret = ksplice_labels_missing(u);
+	if (ret)
+		goto out;
 	ret = ksplice_switch_code(u, false);
 	if (ret)
 		goto out;
@@ -202,8 +258,7 @@ static int apply_update(struct update *u)
 	ksplice_debug(u, "applied\n");
 	pr_info("ksplice: update %s applied\n", kobject_name(&u->kobj));
 out:
-	list_for_each_entry(change, &u->changes, list)
-		change_release_match(change);
+	release_match(u);
 	return ret;
 }
 
@@ -250,6 +305,8 @@ out:
 
 static ssize_t stage_show(struct update *update, char *buf)
 {
+	if (update->stage == STAGE_PREPARING && update->prepared)
+		return sysfs_emit(buf, "prepared\n");
 	return sysfs_emit(buf, "%s\n", stage_names[update->stage]);
 }
 
@@ -258,7 +315,11 @@ static ssize_t stage_store(struct update *update, const char *buf, size_t len)
 	ssize_t ret = len;
 
 	mutex_lock(&ksplice_mutex);
-	if (sysfs_streq(buf, "apply")) {
+	if (sysfs_streq(buf, "prepare")) {
+		if (update->stage != STAGE_PREPARING || update->prepared ||
+		    prepare_update(update))
+			ret = -EINVAL;
+	} else if (sysfs_streq(buf, "apply")) {
 		if (update->stage == STAGE_PREPARING && apply_update(update))
 			ret = -EINVAL;
 	} else if (sysfs_streq(buf, "reverse")) {
@@ -268,7 +329,10 @@ static ssize_t stage_store(struct update *update, const char *buf, size_t len)
 		} else if (reverse_update(update)) {
 			ret = -EINVAL;
 		}
-	} else if (!sysfs_streq(buf, "cleanup")) {
+	} else if (sysfs_streq(buf, "cleanup")) {
+		if (update->prepared)
+			release_match(update);
+	} else {
 		ret = -EINVAL;
 	}
 	mutex_unlock(&ksplice_mutex);
@@ -466,6 +530,7 @@ static void forget_change(struct ksplice_mod_change *change)
 {
 	struct change_priv *cp = change->priv;
 
+	ksplice_unprepare_patches(change);
 	list_del(&change->list);
 	change->priv = NULL;
 	if (cp->target)
@@ -529,12 +594,20 @@ static struct kobject *ksplice_dir(void)
 
 static int __init ksplice_init(void)
 {
+	int ret;
+
 	ksplice_kobj = ksplice_dir();
-	return ksplice_kobj ? 0 : -ENOMEM;
+	if (!ksplice_kobj)
+		return -ENOMEM;
+	ret = ksplice_labels_init();
+	if (ret)
+		kobject_put(ksplice_kobj);
+	return ret;
 }
 
 static void __exit ksplice_exit(void)
 {
+	ksplice_labels_exit();
 	ksplice_shadow_free_matching(0, true);
 	kobject_put(ksplice_kobj);
 }

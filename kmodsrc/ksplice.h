@@ -182,6 +182,8 @@ struct ksplice_mod_change {
 	struct ksplice_code old_code, new_code;
 	struct ksplice_patch *patches, *patches_end;
 	struct ksplice_hooks hooks[KSPLICE_NR_HOOKS];
+	/* room for the jump table of the labels module (labels.c) */
+	void *label_space, *label_space_end;
 	/* private to the core */
 	struct list_head list;
 	void *priv;
@@ -209,6 +211,7 @@ extern struct ksplice_symbol ksplice_symbols[], ksplice_symbols_end[];
 extern struct ksplice_patch ksplice_patches[], ksplice_patches_end[];
 extern struct ksplice_system_map ksplice_system_map[], ksplice_system_map_end[];
 extern struct ksplice_site ksplice_sites[], ksplice_sites_end[];
+extern char ksplice_label_space[], ksplice_label_space_end[];
 #define KSPLICE_HOOK_SECTION(name) \
 	extern void *ksplice_call_##name[], *ksplice_call_##name##_end[]
 KSPLICE_HOOK_SECTION(pre_apply);

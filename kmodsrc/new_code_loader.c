@@ -31,6 +31,8 @@ struct ksplice_mod_change change = {
 	},
 	.patches = ksplice_patches,
 	.patches_end = ksplice_patches_end,
+	.label_space = ksplice_label_space,
+	.label_space_end = ksplice_label_space_end,
 	.hooks = {
 		HOOK(PRE_APPLY, pre_apply),
 		HOOK(CHECK_APPLY, check_apply),

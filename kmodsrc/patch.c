@@ -6,7 +6,6 @@
  * through which the stopped machine writes the jumps (stop.c).
  */
 #include <linux/bug.h>
-#include <linux/jump_label.h>
 #include <linux/kernel.h>
 #include <linux/mm.h>
 #include <linux/module.h>
@@ -102,33 +101,11 @@ static int new_alternative(struct ksplice_mod_change *change,
 	return ks_poke(chosen->addr, buf, chosen->len);
 }
 
-/* A jump label of the new code, set as its key is now (jump or nop). */
-static int new_jump_label(const struct ksplice_site *s)
-{
-	struct static_key *key = (struct static_key *)s->aux;
-	unsigned long to = s->addr + (s16)s->feature;
-	static const u8 nop2[] = { 0x66, 0x90 }, nop5[] = { 0x0f, 0x1f, 0x44, 0x00, 0x00 };
-	u8 buf[5];
-	long rel;
-
-	if (!key || (s->len != 2 && s->len != 5))
-		return -EINVAL;
-	if (static_key_enabled(key) == !!(s->aux_len & 1))
-		return ks_poke(s->addr, s->len == 5 ? nop5 : nop2, s->len);
-	rel = (long)to - (long)(s->addr + s->len);
-	if (s->len == 2 && rel != (s8)rel)
-		return -ERANGE;
-	buf[0] = s->len == 5 ? 0xe9 : 0xeb;
-	if (s->len == 5)
-		memcpy(buf + 1, &(s32){ rel }, sizeof(s32));
-	else
-		buf[1] = (s8)rel;
-	return ks_poke(s->addr, buf, s->len);
-}
-
 /*
  * Processes the sites of the new code the module loader left to the core
- * (docs/FORMAT.md, ksplice_site): as the kernel processed the original.
+ * (docs/FORMAT.md, ksplice_site) as the kernel processed the original:
+ * its alternatives here; its jump labels through the labels module
+ * (labels.c), which keeps them in step with their keys.
  */
 static int new_code_sites(struct ksplice_mod_change *change)
 {
@@ -139,8 +116,6 @@ static int new_code_sites(struct ksplice_mod_change *change)
 		next = s + 1;
 		if (s->kind == KSPLICE_SITE_ALTERNATIVE)
 			ret = new_alternative(change, s, &next);
-		else if (s->kind == KSPLICE_SITE_JUMP_LABEL)
-			ret = new_jump_label(s);
 		if (ret)
 			ksplice_debug(((struct change_priv *)change->priv)->update,
 				      "%s: new code site at %#lx: error %d\n",

@@ -38,6 +38,7 @@ fn old_code_has_one_ksplice_reloc_per_text_relocation() {
         .filter(|k| k.howto.map(|h| h.kind) == Some(0))
         .collect();
     let mut checked = 0;
+    let mut with_imm = 0;
     for (i, sec) in inp.sections.iter().enumerate() {
         if classify::kind(sec) != Kind::Text || sec.name == ".init.text" || sec.relocs.is_empty() {
             continue;
@@ -68,11 +69,19 @@ fn old_code_has_one_ksplice_reloc_per_text_relocation() {
             assert_eq!(kh.size, h.size);
             assert_eq!(kh.dst_mask, h.dst_mask);
             if h.pcrel {
+                // Relative to the end of the instruction: the field and
+                // the immediate after it, if any.
+                let imm = ksplice::engine::insn::rip_imm_size(&sec.data, rel.offset);
                 assert_eq!(
                     k.insn_addend,
-                    -i64::from(h.size),
-                    "x86 pc-relative operands end the field"
+                    -i64::from(h.size) - imm,
+                    "{}+{:#x}: x86 pc-relative operands end the instruction",
+                    sec.name,
+                    rel.offset
                 );
+                if imm > 0 {
+                    with_imm += 1;
+                }
             } else {
                 assert_eq!(k.insn_addend, 0);
             }
@@ -113,6 +122,7 @@ fn old_code_has_one_ksplice_reloc_per_text_relocation() {
         let _ = i;
     }
     assert!(checked >= 15, "only {checked} relocations checked");
+    assert!(with_imm > 0, "no RIP-relative operand with an immediate in the fixture");
 }
 
 #[test]

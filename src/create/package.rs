@@ -76,11 +76,20 @@ fn write_modules(ctx: &Ctx, pkg: &Path) -> Result<()> {
             built_targets.push(target.as_str());
         }
     }
-    let contents = Contents::for_targets(kid, &built_targets);
+    let mut contents = Contents::for_targets(kid, &built_targets);
     let core = ctx.kmodsrc.join(&contents.core.file);
     let mut text = String::new();
     if ctx.built && core.is_file() {
         fs::copy(&core, pkg.join(&contents.core.file))?;
+        for target in &built_targets {
+            let (module, file) = names::labels_module(kid, target);
+            if ctx.kmodsrc.join(&file).is_file() {
+                fs::copy(ctx.kmodsrc.join(&file), pkg.join(&file))?;
+                contents
+                    .labels
+                    .push(crate::package::contents::Core { module, file });
+            }
+        }
         text = contents.render();
     } else {
         // No core: the change lines alone, which the tools refuse.

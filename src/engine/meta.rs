@@ -24,6 +24,10 @@ pub const SYSTEM_MAP_SIZE: u64 = 24;
 
 /// Size of `struct ksplice_site` (addr, aux, kind, len, aux_len, feature, seq).
 pub const SITE_SIZE: u64 = 24;
+/// Room one jump label of the new code takes in `.ksplice_label_space`:
+/// the kernel's `struct jump_entry` on x86_64 (two 32-bit offsets and a
+/// 64-bit key offset).
+pub const JUMP_ENTRY_SIZE: u64 = 16;
 
 /// The value written into every relocated field the kernel must fill.
 pub const CANARY: u64 = 0x7777_7777_7777_7777;

@@ -8,8 +8,9 @@
 //! [`transform`] writes keep-new-code, keep-old-code, finalize and rmsyms
 //! outputs, with [`meta`] writing the Ksplice metadata records (read back by
 //! [`metaread`]) and [`report`] describing what changed. [`sysmap`] reads
-//! System.map, [`layout`] compares struct layouts from DWARF, and [`error`]
-//! holds the typed errors callers branch on.
+//! System.map, [`layout`] compares struct layouts from DWARF, [`insn`]
+//! decodes what relocations need of instructions, and [`error`] holds the
+//! typed errors callers branch on.
 
 pub mod classify;
 pub mod diff;
@@ -24,3 +25,4 @@ pub mod span;
 pub mod sysmap;
 pub mod tables;
 pub mod transform;
+pub mod insn;

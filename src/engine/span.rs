@@ -675,12 +675,14 @@ impl Analysis {
 
     /// The offset relative to the symbol that a relocation refers to: the
     /// addend, corrected for the x86 convention that a PC-relative operand in
-    /// code is relative to the end of the field. Data tables on 6.1 use
-    /// field-relative (`sym - .`) pointers, so their addend is the offset.
+    /// code is relative to the end of the instruction (the field, and the
+    /// immediate after it, [`super::insn::rip_imm_size`]). Data tables on 6.1
+    /// use field-relative (`sym - .`) pointers, so their addend is the offset.
     pub fn target_offset(&self, sect: SecId, r: &Reloc) -> i64 {
         match howto::howto(r.r_type) {
             Ok(h) if h.pcrel && self.obj.sections[sect].is_exec() => {
-                r.addend.wrapping_add(i64::from(h.size))
+                let imm = super::insn::rip_imm_size(&self.obj.sections[sect].data, r.offset);
+                r.addend.wrapping_add(i64::from(h.size)).wrapping_add(imm)
             }
             _ => r.addend,
         }

@@ -18,10 +18,10 @@ pub struct Change {
     pub old_file: String,
 }
 
-/// The core module of the update.
+/// A module of the update that is not a change's: the core, the labels module.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Core {
-    /// Its name, `ksplice_<kid>`.
+    /// Its name, `ksplice_<kid>` (the core) or `ksplice_<kid>_labels`.
     pub module: String,
     /// Its file.
     pub file: String,
@@ -32,6 +32,9 @@ pub struct Core {
 pub struct Contents {
     /// The core module.
     pub core: Core,
+    /// The labels modules, loaded after `prepare` (the new code's jump
+    /// labels, one module per change); updates made without them have none.
+    pub labels: Vec<Core>,
     /// The changes, in file order (the order of loading).
     pub changes: Vec<Change>,
 }
@@ -56,10 +59,12 @@ fn check_file_name(line: usize, name: &str) -> Result<(), UpdateError> {
 impl Contents {
     /// Parses `contents` of update `kid`: `core MODULE FILE` (exactly once)
     /// and `change TARGET NEW_MODULE NEW_FILE OLD_MODULE OLD_FILE` (at least
-    /// once). Module names must be `ksplice_<kid>` (core) or start with
-    /// `ksplice_<kid>_`. Blank lines are ignored.
+    /// once), and `labels MODULE FILE` (any number). Module names must be
+    /// `ksplice_<kid>` (core) or start with `ksplice_<kid>_` (a labels
+    /// module's also end with `_labels`). Blank lines are ignored.
     pub fn parse(text: &str, kid: &str) -> Result<Contents, UpdateError> {
         let mut core: Option<Core> = None;
+        let mut labels: Vec<Core> = Vec::new();
         let mut changes: Vec<Change> = Vec::new();
         let own_prefix = format!("ksplice_{kid}_");
         let module = |line: usize, name: &str, core: bool| -> Result<String, UpdateError> {
@@ -113,6 +118,18 @@ impl Contents {
                         file: args[1].to_string(),
                     });
                 }
+                "labels" => {
+                    expect(2)?;
+                    check_file_name(line, args[1])?;
+                    let name = module(line, args[0], false)?;
+                    if !name.ends_with("_labels") || labels.iter().any(|l| l.module == name) {
+                        return Err(UpdateError::BadLabels { line, name });
+                    }
+                    labels.push(Core {
+                        module: name,
+                        file: args[1].to_string(),
+                    });
+                }
                 "change" => {
                     expect(5)?;
                     let target = args[0];
@@ -157,7 +174,11 @@ impl Contents {
         if changes.is_empty() {
             return Err(UpdateError::NoChanges);
         }
-        Ok(Contents { core, changes })
+        Ok(Contents {
+            core,
+            labels,
+            changes,
+        })
     }
 
     /// The contents of update `kid` changing `targets` (in loading order),
@@ -180,6 +201,7 @@ impl Contents {
             .collect();
         Contents {
             core: Core { module, file },
+            labels: Vec::new(),
             changes,
         }
     }
@@ -195,6 +217,9 @@ impl Contents {
             ));
         }
         out.push_str(&format!("core {} {}\n", self.core.module, self.core.file));
+        for l in &self.labels {
+            out.push_str(&format!("labels {} {}\n", l.module, l.file));
+        }
         out
     }
 
@@ -204,7 +229,7 @@ impl Contents {
         for (i, l) in text.lines().enumerate() {
             let w: Vec<&str> = l.split_whitespace().collect();
             match w.first() {
-                Some(&"core") if w.len() == 3 => out.push((i + 1, w[2].to_string())),
+                Some(&"core" | &"labels") if w.len() == 3 => out.push((i + 1, w[2].to_string())),
                 Some(&"change") if w.len() == 6 => {
                     out.push((i + 1, w[3].to_string()));
                     out.push((i + 1, w[5].to_string()));
@@ -241,6 +266,14 @@ mod tests {
         let made = Contents::for_targets(KID, &["vmlinux", "kobject-example"]);
         assert_eq!(made.render(), good());
         assert_eq!(Contents::parse(&made.render(), KID).unwrap(), made);
+        let text = format!(
+            "{}labels ksplice_abc_vmlinux_labels ksplice-abc_vmlinux-labels.ko\n",
+            good()
+        );
+        let with = Contents::parse(&text, KID).unwrap();
+        assert_eq!(with.labels[0].file, "ksplice-abc_vmlinux-labels.ko");
+        assert_eq!(with.render(), text);
+        assert_eq!(with.files(&text).len(), 6);
     }
 
     #[test]
@@ -262,6 +295,18 @@ mod tests {
             MultipleCores { line: 2 }
         ));
         assert!(matches!(p("core ksplice-abc a.ko\n"), BadModuleName { .. }));
+        assert!(matches!(
+            p("labels ksplice_abc_x_labels l.ko\nlabels ksplice_abc_x_labels l.ko\n"),
+            BadLabels { line: 2, .. }
+        ));
+        assert!(matches!(
+            p("labels ksplice_abc_other l.ko\n"),
+            BadLabels { .. }
+        ));
+        assert!(matches!(
+            p("labels ksplice_xyz_labels l.ko\n"),
+            ForeignModule { .. }
+        ));
         assert!(matches!(p("core ksplice_xyz a.ko\n"), ForeignModule { .. }));
         assert!(matches!(
             p("core ksplice_abc ../a.ko\n"),

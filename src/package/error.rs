@@ -72,6 +72,13 @@ pub enum UpdateError {
         /// The file name.
         name: String,
     },
+    /// A `labels` line whose module is not named `..._labels`, or named twice.
+    BadLabels {
+        /// Line number.
+        line: usize,
+        /// The module.
+        name: String,
+    },
     /// More than one `core` line.
     MultipleCores {
         /// Line number of the second one.
@@ -142,6 +149,10 @@ impl fmt::Display for UpdateError {
                 "contents line {line}: module file {name} is not in the update"
             ),
             MultipleCores { line } => write!(f, "contents line {line}: a second core line"),
+            BadLabels { line, name } => write!(
+                f,
+                "contents line {line}: {name} is not a labels module name (..._labels) or is named twice"
+            ),
             NoCore => write!(f, "contents has no core line"),
             NoChanges => write!(f, "contents has no change line (nothing to apply)"),
             BadUtsname => write!(

@@ -21,6 +21,16 @@ pub fn core_module(kid: &str) -> (String, String) {
     (format!("ksplice_{kid}"), format!("ksplice-{kid}.ko"))
 }
 
+/// The labels module of update `kid` for one changed target
+/// (kmodsrc/labels.c): (module name, file name).
+pub fn labels_module(kid: &str, target: &str) -> (String, String) {
+    let mid = format!("{kid}_{}", target_part(target));
+    (
+        format!("ksplice_{mid}_labels"),
+        format!("ksplice-{mid}-labels.ko"),
+    )
+}
+
 /// The modules of update `kid` for one changed target, as kmodsrc/Makefile
 /// names them: the new-code module and the old-code module, each as
 /// (module name, file name).

@@ -1,8 +1,10 @@
 //! Applying an update (ksplice-apply).
 //!
 //! Opens and checks the update, loads its core module, then for each
-//! changed target its new-code and old-code modules, and asks the core to
-//! apply (`apply` written to `/sys/kernel/ksplice/<kid>/stage`). On success
+//! changed target its new-code and old-code modules; with a labels module,
+//! asks the core to prepare (`prepare` written to
+//! `/sys/kernel/ksplice/<kid>/stage`) and loads it; then asks the core to
+//! apply (`apply` written to the stage). On success
 //! the old-code modules are unloaded and the update is recorded for
 //! ksplice-view and ksplice-undo; on any failure everything loaded is
 //! unloaded again, in reverse load order.
@@ -59,6 +61,21 @@ pub fn apply(opts: &ApplyOpts, env: Env, ui: &Ui) -> Result<u8> {
     }
 
     ui.progress(&format!("Applying Ksplice update {}...", u.kid));
+    match load_labels(&k, &u, &mut loaded) {
+        Ok(true) => {}
+        Ok(false) => {
+            aborted(&k, &u.kid, opts.debug, &loaded);
+            return Ok(EXIT_ABORTED);
+        }
+        Err(e) => {
+            if opts.debug.wanted() {
+                k.save_debug(&u.kid, opts.debug.debugfile.as_deref());
+            }
+            let _ = k.write_attr(&u.kid, "stage", "cleanup");
+            unload(&k, &loaded);
+            return Err(e);
+        }
+    }
     let written = k.write_attr(&u.kid, "stage", "apply");
     if k.stage(&u.kid).ok().flatten() == Some(Stage::Applied) {
         finish(&k, &u, opts.partial);
@@ -168,6 +185,31 @@ fn prepare(k: &Kernel, kid: &str, partial: bool) -> Result<()> {
             .with_context(|| format!("{}/partial: cannot write", k.update_dir(kid).display()))?;
     }
     check_interrupt()
+}
+
+/// With labels modules: asks the core to prepare (run-pre matching), then
+/// loads them; each takes its change's jump labels. False
+/// when the core refused to prepare (its abort cause says why).
+fn load_labels(k: &Kernel, u: &Update, loaded: &mut Vec<String>) -> Result<bool> {
+    if u.contents.labels.is_empty() {
+        return Ok(true);
+    }
+    let written = k.write_attr(&u.kid, "stage", "prepare");
+    if k.stage(&u.kid)? != Some(Stage::Prepared) {
+        if let Err(e) = written
+            && k.ui.verbose >= 1
+        {
+            println!("writing prepare to the stage failed: {e}");
+        }
+        return Ok(false);
+    }
+    for labels in &u.contents.labels {
+        check_interrupt()?;
+        k.insmod(&u.file(&labels.file))
+            .with_context(|| format!("cannot load the labels module {}", labels.module))?;
+        loaded.push(labels.module.clone());
+    }
+    Ok(true)
 }
 
 /// The modules to unload after a failure, in order: reverse load order.
@@ -370,6 +412,27 @@ mod tests {
         let mut reversed = order.clone();
         reversed.reverse();
         assert_eq!(cleanup_order(&loaded), reversed);
+    }
+
+    #[test]
+    fn refused_prepare_never_loads_the_labels_module() {
+        // Writing `prepare` over `preparing\n` does not make it prepared.
+        let fake = FakeKernel::new("preparing", "no_match", "");
+        let u = fake.update(&["vmlinux"]);
+        let text = std::fs::read_to_string(u.join("contents")).unwrap();
+        std::fs::write(
+            u.join("contents"),
+            format!("{text}labels ksplice_abc_vmlinux_labels ksplice-abc_vmlinux-labels.ko\n"),
+        )
+        .unwrap();
+        std::fs::write(u.join("ksplice-abc_vmlinux-labels.ko"), b"\x7fELF").unwrap();
+        let code = run(&fake, &u, false, &DebugOpts::default()).unwrap();
+        assert_eq!(code, EXIT_ABORTED);
+        let log = fake.log();
+        assert!(!log.iter().any(|l| l.contains("labels")), "{log:?}");
+        assert_eq!(log.last().map(String::as_str), Some("rmmod ksplice_abc"));
+        let stage = std::fs::read_to_string(fake.path("sys/kernel/ksplice/abc/stage"));
+        assert!(stage.is_err() || stage.unwrap().contains("cleanup"));
     }
 
     fn fs_load(fake: &FakeKernel, module: &str) {

@@ -19,6 +19,8 @@ use std::process::{Command, Stdio};
 pub enum Stage {
     /// Loaded, not applied.
     Preparing,
+    /// Matched with the running code, ready to apply.
+    Prepared,
     /// Applied.
     Applied,
     /// Applied, then reversed.
@@ -31,6 +33,7 @@ impl Stage {
     fn parse(s: &str) -> Stage {
         match s {
             "preparing" => Stage::Preparing,
+            "prepared" => Stage::Prepared,
             "applied" => Stage::Applied,
             "reversed" => Stage::Reversed,
             o => Stage::Other(o.to_string()),
@@ -42,6 +45,7 @@ impl fmt::Display for Stage {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Stage::Preparing => write!(f, "preparing"),
+            Stage::Prepared => write!(f, "prepared"),
             Stage::Applied => write!(f, "applied"),
             Stage::Reversed => write!(f, "reversed"),
             Stage::Other(s) => write!(f, "{s}"),
@@ -171,10 +175,13 @@ impl Kernel {
     }
 
     /// The loaded modules of update `kid`, in the order to unload them: its
-    /// change modules (`ksplice_<kid>_*`, reverse sorted), then its core.
+    /// labels module, its change modules (`ksplice_<kid>_*`, reverse
+    /// sorted), then its core.
     pub fn update_modules(&self, kid: &str) -> Vec<String> {
         let mut m = self.modules_matching(&format!("ksplice_{kid}_"), "");
         m.reverse();
+        // The labels modules first: they hold the new code modules.
+        m.sort_by_key(|x| !x.ends_with("_labels"));
         let core = format!("ksplice_{kid}");
         if self.module_loaded(&core) {
             m.push(core);

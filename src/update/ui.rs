@@ -117,6 +117,10 @@ pub fn explain_apply(cause: &str) -> &'static str {
             "The kernel's function tracer refused to redirect a replaced function \
              (another live patch or ftrace user modifies its entry, or ftrace is disabled)."
         }
+        "no_labels" => {
+            "The new code uses jump labels (static keys) and the update has no labels module to keep them \
+             in step with their keys (an update made by an older ksplice-create); rebuild it with this ksplice-create."
+        }
         "ok" => {
             "The update was not applied, for no reason the kernel reported; this is a bug in Ksplice."
         }
@@ -170,6 +174,9 @@ fn explain_undo_apply_only(cause: &str) -> &'static str {
         "target_not_loaded" => {
             "The kernel found a module the update changes not loaded while reversing it; \
              this is a bug in Ksplice."
+        }
+        "no_labels" => {
+            "The kernel found the update's labels module missing while reversing it; this is a bug in Ksplice."
         }
         _ => "The kernel reported an abort cause this version of ksplice-undo does not know.",
     }

@@ -161,7 +161,12 @@ fn unload_reversed(k: &Kernel, kid: &str, file_contents: Option<Contents>) -> Re
         None => k.modules_matching(&prefix, "_new"),
     };
     let mut failed = Vec::new();
-    for m in change_unload_order(contents.as_ref(), &loaded_old, &loaded_new) {
+    // The labels modules first: they hold the new code modules.
+    let order = k
+        .modules_matching(&prefix, "_labels")
+        .into_iter()
+        .chain(change_unload_order(contents.as_ref(), &loaded_old, &loaded_new));
+    for m in order {
         if k.module_loaded(&m)
             && let Err(e) = k.rmmod(&m)
         {
@@ -251,6 +256,34 @@ mod tests {
         );
         assert!(!rec.exists(), "the record is removed");
         assert!(!fake.path("sys/kernel/ksplice/abc").exists());
+    }
+
+    #[test]
+    fn labels_module_is_unloaded_first() {
+        let fake = FakeKernel::new("applied", "ok", "");
+        fake.install("reversed");
+        std::fs::create_dir_all(fake.path("sys/module/ksplice_abc_vmlinux_labels")).unwrap();
+        let k = Kernel {
+            env: fake.env(),
+            ui: quiet_ui("ksplice-undo"),
+        };
+        assert_eq!(
+            k.update_modules(KID),
+            [
+                "ksplice_abc_vmlinux_labels",
+                "ksplice_abc_vmlinux_new",
+                "ksplice_abc"
+            ]
+        );
+        unload_reversed(&k, KID, None).unwrap();
+        assert_eq!(
+            fake.log(),
+            [
+                "rmmod ksplice_abc_vmlinux_labels",
+                "rmmod ksplice_abc_vmlinux_new",
+                "rmmod ksplice_abc"
+            ]
+        );
     }
 
     #[test]

@@ -271,17 +271,28 @@ impl<'a> Emit<'a> {
     }
 
     /// Carries relocation `r` of `sect` over as an ELF relocation, retargeted.
-    pub(super) fn elf_reloc(&mut self, sect: SecId, r: &Reloc) {
+    pub(super) fn elf_reloc(&mut self, sect: SecId, r: &Reloc) -> ObjResult<()> {
         let a = self.a;
         let (Some(osect), Some(off)) = (self.out_sect(sect), self.out_offset(sect, r.offset))
         else {
-            return;
+            return Ok(());
         };
         let s = &a.obj.symbols[r.sym];
         let new = if s.section.is_const() {
             self.out_symbol(r.sym).map(|sym| (sym, r.addend))
         } else if s.is_section() {
             let (ts, toff) = a.reloc_target(sect, r).unwrap_or((SecId::new(0), 0));
+            if a.find_span(ts, toff).is_none() && !a.spans[ts].is_empty() {
+                // Never drop a kept field's relocation: that code would
+                // read or write the wrong place.
+                return Err(ObjError::Unsupported(format!(
+                    "relocation at {}+{:#x} refers to {}{:+#x}, outside its pieces",
+                    a.obj.sections[sect].name,
+                    r.offset,
+                    a.obj.sections[ts].name,
+                    toff as i64
+                )));
+            }
             match (self.out_sect(ts), a.find_span(ts, toff)) {
                 (Some(ots), Some(tk)) if a.spans[ts][tk].keep => {
                     let sym = self.meta.section_symbol(&mut self.out, ots);
@@ -308,6 +319,7 @@ impl<'a> Emit<'a> {
                 a.obj.symbol_name(r.sym)
             );
         }
+        Ok(())
     }
 
     /// ksplice_section records (and, for old code, entry points) for the

@@ -309,7 +309,7 @@ impl<'a> Emit<'a> {
                         || (self.new_code_keeps_elf(sect, sp.start, r)
                             && (s.section.is_const() || target_kept))
                     {
-                        self.elf_reloc(sect, r);
+                        self.elf_reloc(sect, r)?;
                     } else {
                         let h = howto::howto(r.r_type).map_err(|_| unsupported_at(a, sect, r))?;
                         self.ksplice_reloc(sect, r, h)?;
@@ -355,9 +355,26 @@ impl Emit<'_> {
         let r = *a
             .reloc_at(tsect, tstart + 8)
             .ok_or_else(|| self.site_error(s, "entry without a key"))?;
-        let to = s.aux.map_or(0, |(_, o)| o as i64 - s.offset as i64);
+        let to = match s.aux {
+            Some((t, o)) if t == s.sect => o as i64 - s.offset as i64,
+            _ => return Err(self.site_error(s, "target outside the site's section")),
+        };
         let to = i16::try_from(to).map_err(|_| self.site_error(s, "target out of reach"))?;
         let flags = a.target_offset(tsect, &r) & 3;
+        if flags & 2 != 0 {
+            // The build's marker for a jump objtool turns into a nop (the
+            // kernel's "jump label hack"): the entry's initial state.
+            self.nop_out(s, at)?;
+        }
+        // Room for the entry the core builds for the labels module (in the
+        // module area: its offsets reach the code and the key).
+        let space = self.meta.section(&mut self.out, ".ksplice_label_space");
+        crate::engine::meta::Meta::grow(
+            &mut self.out,
+            space,
+            crate::engine::meta::JUMP_ENTRY_SIZE,
+            8,
+        );
         let rec = self.meta.site(
             &mut self.out,
             at,
@@ -386,6 +403,25 @@ impl Emit<'_> {
             target,
         );
         Ok(())
+    }
+
+    /// Writes the nop of the site's size over the jump the compiler emitted.
+    fn nop_out(&mut self, s: &Site, at: (SecId, u64)) -> ObjResult<()> {
+        let nop: &[u8] = match s.len {
+            2 => &[0x66, 0x90],
+            5 => &[0x0f, 0x1f, 0x44, 0x00, 0x00],
+            _ => return Err(self.site_error(s, "not a 2- or 5-byte jump")),
+        };
+        let data = &mut self.out.sections[at.0].data;
+        let start = at.1 as usize;
+        match data.get_mut(start..start + nop.len()) {
+            Some(bytes) if matches!(bytes[0], 0xeb | 0xe9) => {
+                bytes.copy_from_slice(nop);
+                Ok(())
+            }
+            Some(bytes) if bytes == nop => Ok(()),
+            _ => Err(self.site_error(s, "neither a jump nor a nop")),
+        }
     }
 
     fn site_error(&self, s: &Site, why: &str) -> ObjError {

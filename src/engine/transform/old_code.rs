@@ -189,7 +189,7 @@ impl Emit<'_> {
                         let h = howto::howto(r.r_type).map_err(|_| unsupported_at(a, sect, r))?;
                         self.ksplice_reloc(sect, r, h)?;
                     } else {
-                        self.elf_reloc(sect, r);
+                        self.elf_reloc(sect, r)?;
                     }
                 }
             }
