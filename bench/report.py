@@ -113,7 +113,8 @@ md.append(f"Written by `bench/run{' --quick' if quick else ''}"
           "set size of any run (`wait4`).\n")
 md.append("| machine | |\n|---|---|")
 for k, label in (("cpu", "CPU"), ("cores", "cores"), ("ram", "RAM"), ("os", "system"),
-                 ("kernel", "kernel"), ("rustc", "rustc"), ("gcc", "gcc")):
+                 ("kernel", "kernel"), ("rustc", "rustc"), ("gcc", "gcc"),
+                 ("config", "test kernel's configuration fragment"), ("only", "items run (all when empty)")):
     md.append(f"| {label} | {machine.get(k, '?')} |")
 with open(os.path.join(res, "load")) as f:
     loads = [l.split() for l in f if l.strip()]
@@ -519,6 +520,62 @@ elif quick:
     md.append("## 3. ksplice-create on the test kernel\n\nNot measured: `--quick` runs it only "
               "after a full run has left its build trees.\n")
 
+# ------------------------------------------------------------------ 4. in the VM
+def item4():
+    path = os.path.join(res, "item4.txt")
+    if not os.path.exists(path):
+        return None
+    data, loads, accel = {}, {}, "0"
+    with open(path) as f:
+        for line in f:
+            w = line.split()
+            if len(w) >= 5 and w[2] == "timing:" and w[3] == "prepare":
+                data.setdefault((w[0], w[1], "run-pre matching (prepare)"), []).append(int(w[4]))
+            elif len(w) >= 9 and w[2] == "timing:" and w[3] == "stop_machine":
+                data.setdefault((w[0], w[1], "stop_machine, whole call"), []).append(int(w[4]))
+                data.setdefault((w[0], w[1], "work while stopped"), []).append(int(w[8]))
+            elif len(w) >= 3 and w[0] == "load":
+                loads[w[1]] = " ".join(w[2:5])
+            elif w and w[0] == "accel":
+                accel = w[1].split("=")[-1]
+    return data, loads, accel
+
+
+vm4 = item4()
+if vm4:
+    data, loads, accel = vm4
+    how = "KVM" if accel == "1" else "qemu's software emulation (TCG, no KVM), 2 vCPUs"
+    md.append("## 4. The update in the VM\n")
+    md.append("The update of item 3 in the test kernel, booted in qemu "
+              f"({how}, 256 MiB, busybox initramfs): `ksplice-apply` then `ksplice-undo`, "
+              "repeatedly, first idle, then with both vCPUs busy (two shell loops and a loop "
+              "starting processes). The figures are the core's own (`timing:` lines of its "
+              "trace, `ktime`): run-pre matching with the new code's relocations (`prepare`), "
+              "the `stop_machine` call as its caller sees it (waking the stopper threads, "
+              "stopping every CPU, the work, restarting: the pause of the machine), and the "
+              "work done while stopped (stack check, checks, writing the jumps). Per-update "
+              "figures, not ratios: the floor of a pause is the emulated machine's own.\n")
+    md.append("Under load, the whole call also waits for the stopper threads to preempt the busy "
+              "loops on the emulated CPUs (the CPUs already stopped spin meanwhile, the others "
+              "run); the work while stopped stays the same.\n")
+    md.append("| load | operation | measure | median µs | min-max µs | runs |")
+    md.append("|---|---|---|---|---|---|")
+    for (mode, op, what), xs in sorted(data.items()):
+        us = [x / 1000 for x in xs]
+        md.append(f"| {mode} | {op} | {what} | {med(us):.0f} | {min(us):.0f}-{max(us):.0f} | {len(us)} |")
+    md.append("")
+    for mode, la in sorted(loads.items()):
+        md.append(f"Load average in the VM after the {mode} runs: {la}.")
+    md.append("")
+    pause = data.get(("idle", "apply", "stop_machine, whole call"))
+    if pause:
+        aim("stop_machine pause of apply, idle (median), in ms against 1 ms "
+            f"({'KVM' if accel == '1' else 'emulated CPU'})", med(pause) / 1e6, 1.0, "4")
+    pause = data.get(("idle", "reverse", "stop_machine, whole call"))
+    if pause:
+        aim("stop_machine pause of reverse, idle (median), in ms against 1 ms "
+            f"({'KVM' if accel == '1' else 'emulated CPU'})", med(pause) / 1e6, 1.0, "4")
+
 # ------------------------------------------------------------------ aims
 amd = ["## Aims\n", "| aim | measured | target | | item |", "|---|---|---|---|---|"]
 for a in aims:
@@ -559,7 +616,8 @@ if have_base and changed and vml:
     if gb is not None and g_n is not None:
         row("growth: slope of log(time - fixed part) on log(ELF entries)", f"{gb:.2f}", f"{g_n:.2f}")
 with open(notes_path) as f:
-    notes = f.read().rstrip() + "\n"
+    # The notes read the engine's figures (item 2).
+    notes = f.read().rstrip() + "\n" if changed else ""
 notes = notes.replace("FIXES_TABLE", "\n".join(fixes) if fixes else
                       "| (run `bench/run --baseline=REV` for this table) | | |")
 md.append(notes)

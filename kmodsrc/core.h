@@ -93,6 +93,8 @@ struct update {
 	char *conflicts;
 	size_t conflicts_len;
 	bool conflicts_cut;
+	/* when the stopped machine's work began and ended (stop.c) */
+	u64 stopped_start, stopped_end;
 	/* redirect.c: the ftrace_ops of the redirected functions */
 	struct ftrace_ops *fops;
 	struct redirect *redirects;

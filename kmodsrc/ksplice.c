@@ -30,6 +30,7 @@
 #include <linux/sort.h>
 #include <linux/string.h>
 #include <linux/sysfs.h>
+#include <linux/timekeeping.h>
 #include "compat.h"
 #include "core.h"
 
@@ -196,6 +197,7 @@ static void release_match(struct update *u)
 static int prepare_update(struct update *u)
 {
 	struct ksplice_mod_change *change;
+	u64 t0 = ktime_get_ns();
 	bool any = false;
 	int ret;
 
@@ -225,6 +227,7 @@ static int prepare_update(struct update *u)
 		goto fail;
 	}
 	u->prepared = true;
+	ksplice_debug(u, "timing: prepare %llu ns\n", ktime_get_ns() - t0);
 	return 0;
 fail:
 	release_match(u);

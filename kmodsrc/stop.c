@@ -16,6 +16,7 @@
 #include <linux/slab.h>
 #include <linux/stop_machine.h>
 #include <linux/string.h>
+#include <linux/timekeeping.h>
 #include <linux/uaccess.h>
 #include <asm/sync_core.h>
 #include "core.h"
@@ -277,14 +278,25 @@ static int patch_stopped(struct update *u, bool reverse)
 	return 0;
 }
 
+/* The work of the stopped machine, timed for the trace (ktime is NMI-safe). */
+static int timed_stopped(struct update *u, bool reverse)
+{
+	int ret;
+
+	u->stopped_start = ktime_get_mono_fast_ns();
+	ret = patch_stopped(u, reverse);
+	u->stopped_end = ktime_get_mono_fast_ns();
+	return ret;
+}
+
 static int apply_stopped(void *data)
 {
-	return patch_stopped(data, false);
+	return timed_stopped(data, false);
 }
 
 static int reverse_stopped(void *data)
 {
-	return patch_stopped(data, true);
+	return timed_stopped(data, true);
 }
 
 /*
@@ -296,9 +308,15 @@ static enum abort_cause stop_and_run(struct update *u, int (*fn)(void *))
 	int tries, ret = -EBUSY;
 
 	for (tries = 0; tries < KSPLICE_TRIES && ret == -EBUSY; tries++) {
+		u64 t0;
+
 		if (tries)
 			msleep(200 * tries);
+		t0 = ktime_get_ns();
 		ret = stop_machine(fn, u, NULL);
+		/* "timing:" lines are read by bench/run */
+		ksplice_debug(u, "timing: stop_machine %llu ns, stopped work %llu ns (try %d)\n",
+			      ktime_get_ns() - t0, u->stopped_end - u->stopped_start, tries + 1);
 	}
 	on_each_cpu(ks_sync_core, NULL, 1);
 	switch (ret) {

@@ -122,7 +122,10 @@ fn old_code_has_one_ksplice_reloc_per_text_relocation() {
         let _ = i;
     }
     assert!(checked >= 15, "only {checked} relocations checked");
-    assert!(with_imm > 0, "no RIP-relative operand with an immediate in the fixture");
+    assert!(
+        with_imm > 0,
+        "no RIP-relative operand with an immediate in the fixture"
+    );
 }
 
 #[test]

@@ -78,6 +78,9 @@ pub fn apply(opts: &ApplyOpts, env: Env, ui: &Ui) -> Result<u8> {
     }
     let written = k.write_attr(&u.kid, "stage", "apply");
     if k.stage(&u.kid).ok().flatten() == Some(Stage::Applied) {
+        if opts.debug.wanted() {
+            k.save_debug(&u.kid, opts.debug.debugfile.as_deref());
+        }
         finish(&k, &u, opts.partial);
         return Ok(EXIT_OK);
     }

@@ -56,17 +56,18 @@ pub struct CommonOpts {
 /// `--debug` and `--debugfile` of ksplice-apply and ksplice-undo.
 #[derive(Debug, Default, clap::Args)]
 pub struct DebugOpts {
-    /// On failure, print the kernel's debugging output.
+    /// Print the kernel's debugging output (the run-pre matching trace,
+    /// the timings; on failure, why).
     #[arg(long)]
     pub debug: bool,
-    /// On failure, save the kernel's debugging output to FILE (implies
+    /// Save the kernel's debugging output to FILE instead (implies
     /// --debug).
     #[arg(long, value_name = "FILE")]
     pub debugfile: Option<PathBuf>,
 }
 
 impl DebugOpts {
-    /// Whether the kernel's debugging output is wanted on failure.
+    /// Whether the kernel's debugging output is wanted.
     pub fn wanted(&self) -> bool {
         self.debug || self.debugfile.is_some()
     }

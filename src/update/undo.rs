@@ -39,6 +39,9 @@ pub fn undo(arg: &str, debug: &DebugOpts, env: Env, ui: &Ui) -> Result<u8> {
         aborted(&k, &kid, debug);
         return Ok(EXIT_ABORTED);
     }
+    if debug.wanted() {
+        k.save_debug(&kid, debug.debugfile.as_deref());
+    }
     unload_reversed(&k, &kid, file_contents)?;
     ui.progress("Done!");
     Ok(EXIT_OK)
@@ -165,7 +168,11 @@ fn unload_reversed(k: &Kernel, kid: &str, file_contents: Option<Contents>) -> Re
     let order = k
         .modules_matching(&prefix, "_labels")
         .into_iter()
-        .chain(change_unload_order(contents.as_ref(), &loaded_old, &loaded_new));
+        .chain(change_unload_order(
+            contents.as_ref(),
+            &loaded_old,
+            &loaded_new,
+        ));
     for m in order {
         if k.module_loaded(&m)
             && let Err(e) = k.rmmod(&m)

@@ -287,10 +287,7 @@ impl<'a> Emit<'a> {
                 // read or write the wrong place.
                 return Err(ObjError::Unsupported(format!(
                     "relocation at {}+{:#x} refers to {}{:+#x}, outside its pieces",
-                    a.obj.sections[sect].name,
-                    r.offset,
-                    a.obj.sections[ts].name,
-                    toff as i64
+                    a.obj.sections[sect].name, r.offset, a.obj.sections[ts].name, toff as i64
                 )));
             }
             match (self.out_sect(ts), a.find_span(ts, toff)) {
