@@ -108,7 +108,8 @@ md.append(f"Written by `bench/run{' --quick' if quick else ''}"
           f"{' --baseline=' + baseline if baseline else ''}` on {machine['date']} "
           f"(commit {machine['commit']}, {minutes} minute{'s' if minutes > 1 else ''}). "
           "Every figure is a ratio against a floor measured in the same run, the two "
-          "interleaved run by run (see *Method* below); times are wall-clock medians "
+          f"interleaved run by run{' (see *Method* below)' if os.path.exists(os.path.join(res, 'changed.json')) else ''}; "
+          "times are wall-clock medians "
           "with their minimum-maximum range, peak memory is the largest resident "
           "set size of any run (`wait4`).\n")
 md.append("| machine | |\n|---|---|")

@@ -139,11 +139,13 @@ static int carrier_coming(struct module *mod)
 	list_for_each_entry(change, &u->changes, list) {
 		if (!is_carrier_of(mod, change))
 			continue;
-		if (!u->prepared || ((struct change_priv *)change->priv)->skipped) {
+		if (!u->prepared) {
 			pr_err("ksplice: %s: load it after writing prepare to the update's stage\n",
 			       mod->name);
 			return -EINVAL;
 		}
+		if (((struct change_priv *)change->priv)->skipped)
+			return 0;	/* target not loaded (partial): nothing to carry */
 		c = kzalloc(sizeof(*c), GFP_KERNEL);
 		if (!c)
 			return -ENOMEM;

@@ -239,13 +239,16 @@ fn finish(k: &Kernel, u: &Update, partial: bool) {
         {
             k.ui.warn(&format!("{e:#}"));
         }
-        if partial
-            && c.target != "vmlinux"
-            && !k.module_loaded(&c.target)
-            && k.module_refcount(&c.new_module) == Some(0)
-        {
-            // Nothing uses the new code of a target that is not loaded.
-            let _ = k.rmmod(&c.new_module);
+        if partial && c.target != "vmlinux" && !k.module_loaded(&c.target) {
+            // Nothing uses the new code of a target that is not loaded
+            // (its labels module carries no table).
+            let labels = crate::package::names::labels_module(&u.kid, &c.target).0;
+            if k.module_loaded(&labels) {
+                let _ = k.rmmod(&labels);
+            }
+            if k.module_refcount(&c.new_module) == Some(0) {
+                let _ = k.rmmod(&c.new_module);
+            }
         }
     }
     if let Err(e) = Record::save(&k.env.state, u) {
