@@ -71,13 +71,20 @@ struct busy_task {
 	bool more;
 };
 
-/* The busy range holding w (a return address: start excluded), or -1. */
+/*
+ * The busy range holding w, or -1. A return address is never a function's
+ * first byte, and one equal to its end follows a call that does not return
+ * (a function ends with a return or a jump otherwise): both bounds are
+ * excluded. The end counts the function's size as built, which may exceed
+ * the running one, so a pointer to the next function (a function pointer
+ * saved on a stack) would otherwise make the check fail forever.
+ */
 static long busy_range(struct update *u, unsigned long w)
 {
 	size_t i;
 
 	for (i = 0; i < u->nr_busy_ranges; i++)
-		if (w > u->busy_ranges[2 * i] && w <= u->busy_ranges[2 * i + 1])
+		if (w > u->busy_ranges[2 * i] && w < u->busy_ranges[2 * i + 1])
 			return i;
 	return -1;
 }

@@ -1,0 +1,64 @@
+# The smoke workload of the test bed (busybox sh, in the VM): processes,
+# signals, pipes, files, /proc, loopback TCP and UDP (./ksplice-udp, when
+# given: tests/e2e/udp.c), and a module loaded
+# and unloaded when one is given (sh smoke.sh MODULE.ko). Run before an update
+# is applied, while it is, and after it is undone; exits non-zero, naming
+# the part that failed, when anything does not behave.
+fail() { echo "smoke: $*"; exit 1; }
+
+# Processes: a few hundred forks and execs.
+i=0
+while [ $i -lt 200 ]; do /bin/true || fail "exec"; i=$((i + 1)); done
+[ "$(seq 1 50 | while read -r n; do echo $((n * 2)); done | tail -1)" = 100 ] || fail "subshells"
+
+# Signals: a trapped signal reaches a sleeping child, which exits on it.
+(trap 'exit 7' USR1; while :; do sleep 1; done) &
+pid=$!
+sleep 1
+kill -USR1 $pid || fail "kill"
+wait $pid
+[ $? = 7 ] || fail "signal not delivered"
+
+# Pipes and FIFOs.
+[ "$(dd if=/dev/zero bs=4096 count=256 2>/dev/null | md5sum | cut -c1-8)" = b6d81b36 ] || fail "pipe"
+rm -f /tmp/smoke.fifo && mkfifo /tmp/smoke.fifo || fail "mkfifo"
+(echo through-fifo > /tmp/smoke.fifo) &
+[ "$(cat /tmp/smoke.fifo)" = through-fifo ] || fail "fifo"
+wait
+rm -f /tmp/smoke.fifo
+
+# Files: write, read back, rename, remove.
+dd if=/dev/urandom of=/tmp/smoke.a bs=1024 count=512 2>/dev/null || fail "write"
+sum=$(md5sum < /tmp/smoke.a)
+mv /tmp/smoke.a /tmp/smoke.b && [ "$(md5sum < /tmp/smoke.b)" = "$sum" ] || fail "read back"
+rm /tmp/smoke.b && [ ! -e /tmp/smoke.b ] || fail "remove"
+
+# /proc: every process's status, stat and maps; the system files.
+for f in /proc/[0-9]*/status /proc/[0-9]*/stat /proc/[0-9]*/maps; do cat "$f" > /dev/null 2>&1; done
+for f in meminfo stat loadavg uptime version cpuinfo interrupts softirqs mounts filesystems; do
+	[ -r /proc/$f ] && { cat /proc/$f > /dev/null || fail "/proc/$f"; }
+done
+
+# Loopback TCP and UDP.
+ip link set lo up 2>/dev/null || ifconfig lo 127.0.0.1 up 2>/dev/null
+if [ -d /proc/sys/net/ipv4 ]; then
+	# A port of this run: the last run's may still be in TIME_WAIT.
+	port=$((20000 + $$ % 20000))
+	rm -f /tmp/smoke.tcp
+	nc -l -p $port > /tmp/smoke.tcp &
+	srv=$!
+	sleep 1
+	echo over-tcp | nc -w 2 127.0.0.1 $port
+	wait $srv
+	[ "$(cat /tmp/smoke.tcp)" = over-tcp ] || fail "tcp over loopback"
+	if [ -x ./ksplice-udp ]; then ./ksplice-udp || fail "udp over loopback"; fi
+	rm -f /tmp/smoke.tcp
+fi
+
+# A module loaded and unloaded.
+if [ -n "${1:-}" ]; then
+	insmod "$1" || fail "insmod $1"
+	m=$(basename "$1" .ko | tr - _)
+	rmmod "$m" || fail "rmmod $m"
+fi
+exit 0
