@@ -60,32 +60,37 @@ static struct carrier *find_carrier(const struct module *mod)
 	return NULL;
 }
 
+/* Whether the labels module of change is loaded (and carries its table). */
+static bool change_carried(const struct ksplice_mod_change *change)
+{
+	struct carrier *c;
+
+	list_for_each_entry(c, &carriers, list)
+		if (is_carrier_of(c->mod, change))
+			return true;
+	return false;
+}
+
 bool ksplice_labels_loaded(struct update *u)
 {
 	struct ksplice_mod_change *change;
-	struct carrier *c;
 
 	list_for_each_entry(change, &u->changes, list)
-		list_for_each_entry(c, &carriers, list)
-			if (is_carrier_of(c->mod, change))
-				return true;
+		if (change_carried(change))
+			return true;
 	return false;
 }
 
 int ksplice_labels_missing(struct update *u)
 {
 	struct ksplice_mod_change *change;
-	struct carrier *c;
 
 	list_for_each_entry(change, &u->changes, list) {
 		size_t n = change_labels(change);
-		bool found = false;
 
 		if (!n || ((struct change_priv *)change->priv)->skipped)
 			continue;
-		list_for_each_entry(c, &carriers, list)
-			found |= is_carrier_of(c->mod, change);
-		if (!found) {
+		if (!change_carried(change)) {
 			ksplice_debug(u, "%s: the new code has %zu jump labels, and its labels module was not loaded after prepare\n",
 				      change->name, n);
 			return ksplice_abort(u, NO_LABELS);

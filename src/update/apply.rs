@@ -53,10 +53,7 @@ pub fn apply(opts: &ApplyOpts, env: Env, ui: &Ui) -> Result<u8> {
     let mut loaded = Vec::new();
     let prepared = load(&k, &u, &mut loaded).and_then(|()| prepare(&k, &u.kid, opts.partial));
     if let Err(e) = prepared {
-        if opts.debug.wanted() && k.update_present(&u.kid) {
-            k.save_debug(&u.kid, opts.debug.debugfile.as_deref());
-        }
-        unload(&k, &loaded);
+        give_up(&k, &u.kid, opts.debug, &loaded);
         return Err(e);
     }
 
@@ -68,11 +65,7 @@ pub fn apply(opts: &ApplyOpts, env: Env, ui: &Ui) -> Result<u8> {
             return Ok(EXIT_ABORTED);
         }
         Err(e) => {
-            if opts.debug.wanted() {
-                k.save_debug(&u.kid, opts.debug.debugfile.as_deref());
-            }
-            let _ = k.write_attr(&u.kid, "stage", "cleanup");
-            unload(&k, &loaded);
+            give_up(&k, &u.kid, opts.debug, &loaded);
             return Err(e);
         }
     }
@@ -213,6 +206,19 @@ fn load_labels(k: &Kernel, u: &Update, loaded: &mut Vec<String>) -> Result<bool>
         loaded.push(labels.module.clone());
     }
     Ok(true)
+}
+
+/// Loading failed (an error, not the kernel's refusal): saves the debug
+/// trace if wanted, asks the core to drop a prepared match, and unloads
+/// what was loaded.
+fn give_up(k: &Kernel, kid: &str, debug: &DebugOpts, loaded: &[String]) {
+    if k.update_present(kid) {
+        if debug.wanted() {
+            k.save_debug(kid, debug.debugfile.as_deref());
+        }
+        let _ = k.write_attr(kid, "stage", "cleanup");
+    }
+    unload(k, loaded);
 }
 
 /// The modules to unload after a failure, in order: reverse load order.
