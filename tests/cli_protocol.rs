@@ -154,6 +154,41 @@ fn diff_differing_writes_new_and_old_code_then_marker() {
     );
 }
 
+/// A file whose `__init`-style function (in `.init.text`) is `init`, and a
+/// run-time function `run` that stays the same.
+fn boot_c(init: &str) -> String {
+    format!(
+        "int run(int x) {{ return x * 3; }}\n\
+         __attribute__((section(\".init.text\"), noinline)) int setup(int x) {{ {init} }}\n\
+         int (*keep)(int) = setup;\n"
+    )
+}
+
+#[test]
+fn diff_of_boot_time_code_only_names_it_and_changes_nothing() {
+    let d = TestDir::new("diff_boot_only");
+    d.compile(&boot_c("return x + 1;"), "pre.o");
+    d.compile(&boot_c("return x + 2;"), "a.o");
+    d.write("a.o.KSPLICE_pre", d.read("pre.o"));
+    let r = d.run(&["diff", "a.o.KSPLICE"], &[]);
+    r.assert_ok("diff a.o.KSPLICE (boot-time code only)");
+    assert_eq!(d.read("a.o.KSPLICE"), b"", "nothing to patch: empty marker");
+    assert!(!d.exists("a.o.KSPLICE_new_code"), "{}", r.describe());
+    let report = String::from_utf8(d.read("a.o.KSPLICE_report.json")).unwrap();
+    assert!(
+        report.contains("\"boot_only\": [\n    {\"name\": \"setup\""),
+        "{report}"
+    );
+    assert!(report.contains("\"changed\": false"), "{report}");
+
+    // The same run-time function and boot-time function: no report at all.
+    d.compile(&boot_c("return x + 2;"), "pre.o");
+    d.write("a.o.KSPLICE_pre", d.read("pre.o"));
+    d.run(&["diff", "a.o.KSPLICE"], &[])
+        .assert_ok("diff (identical)");
+    assert!(!d.exists("a.o.KSPLICE_report.json"));
+}
+
 #[test]
 fn failed_diff_removes_existing_marker() {
     let d = TestDir::new("diff_differing_prev");

@@ -120,6 +120,7 @@ fn exercise(data: &[u8], base: &[u8], map: &SystemMap) -> bool {
             (obj.clone(), b),
             (obj.clone(), obj.clone()),
         ] {
+            let _ = ksplice::engine::boot::changed_init_functions(&pre, &post);
             if let Ok(nc) =
                 transform::keep_new_code(pre, "f.o.KSPLICE_pre", post, "f.o", "fuzz", map)
             {

@@ -172,6 +172,81 @@ pub(super) fn collect_reports(objtree: &Path) -> Result<Vec<(PathBuf, String)>> 
         .collect()
 }
 
+/// Why a run with no changed target has nothing to patch: the boot-time
+/// functions the reports name, else the objects the diff build rebuilt with
+/// different bytes (each keeps its `.KSPLICE_pre`), which then differ only
+/// where the running kernel needs no change, else the patched sources.
+pub(super) fn nothing_to_patch(
+    objtree: &Path,
+    reports: &[(PathBuf, String)],
+    sources: &[&Path],
+) -> Result<String> {
+    let boot: Vec<String> = parsed(reports)
+        .flat_map(|r| {
+            let object = r.object.clone();
+            r.boot_only
+                .into_iter()
+                .map(move |e| format!("{object}: {}", e.name))
+        })
+        .collect();
+    if !boot.is_empty() {
+        return Ok(format!(
+            "nothing to patch at run time: only boot-time (__init) code changed ({}); it ran when the kernel booted and is not patched",
+            boot.join(", ")
+        ));
+    }
+    let mut rebuilt: Vec<String> = find_files(objtree, ".KSPLICE_pre")?
+        .into_iter()
+        .map(|rel| {
+            let s = rel.to_string_lossy();
+            s.trim_end_matches(".KSPLICE_pre").to_string()
+        })
+        .collect();
+    rebuilt.sort();
+    if rebuilt.is_empty() {
+        let files: Vec<String> = sources.iter().map(|p| p.display().to_string()).collect();
+        return Ok(format!(
+            "nothing to patch at run time: the patched sources ({}) compile to the same object files as before (a change the compiler turns into the same code, comments, or code this config does not build)",
+            files.join(", ")
+        ));
+    }
+    Ok(format!(
+        "nothing to patch at run time: {} changed only in boot-time code and data, debug information or layout, not in any code or data the running kernel uses",
+        rebuilt.join(", ")
+    ))
+}
+
+/// The reports that parse.
+fn parsed(reports: &[(PathBuf, String)]) -> impl Iterator<Item = Report> + '_ {
+    reports
+        .iter()
+        .filter_map(|(_, json)| Report::from_json(json).ok())
+}
+
+/// ksplice-create's notes on what an update does not cover: changed
+/// boot-time functions (not patched), and replaced `noinstr` functions,
+/// whose entry is rewritten while NMI and machine-check handlers, which
+/// stop_machine does not stop, may run them.
+pub(super) fn notes(reports: &[(PathBuf, String)]) -> Vec<String> {
+    let mut notes = Vec::new();
+    for report in parsed(reports) {
+        for e in &report.boot_only {
+            notes.push(format!(
+                "note: {}: {} is boot-time (__init) code: it ran when the kernel booted and is not patched",
+                report.object, e.name
+            ));
+        }
+        let noinstr = report.patched_functions.iter();
+        for e in noinstr.filter(|e| e.section.starts_with(".noinstr.text")) {
+            notes.push(format!(
+                "note: {}: {} is noinstr (entry, NMI or machine-check code): it is replaced like any other function, with its jump written while every CPU is stopped; an NMI or machine check that runs it during that write (a few microseconds) is not covered",
+                report.object, e.name
+            ));
+        }
+    }
+    notes
+}
+
 /// The refusals a report names, as one-line reasons.
 fn refusals(json: &str) -> Vec<String> {
     let report = match Report::from_json(json) {
@@ -343,6 +418,43 @@ fn kill_groups(children: &mut [std::process::Child]) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn notes_name_noinstr_and_boot_time_functions() {
+        let r = "{\"object\": \"arch/x86/kernel/cpu/mce/severity.o\", \"patched_functions\": [{\"name\": \"error_context\", \"section\": \".noinstr.text\"}, {\"name\": \"mce_severity_amd\", \"section\": \".text.mce_severity_amd\"}], \"boot_only\": [{\"name\": \"mcheck_init\", \"section\": \".init.text\"}]}";
+        let notes = notes(&[(PathBuf::from("severity.o"), r.to_string())]);
+        assert_eq!(notes.len(), 2, "{notes:?}");
+        assert!(notes[0].contains("mcheck_init is boot-time"));
+        assert!(notes[1].contains("error_context is noinstr"));
+        assert!(super::notes(&[(PathBuf::from("x.o"), "junk".to_string())]).is_empty());
+    }
+
+    #[test]
+    fn nothing_to_patch_says_why() {
+        let dir = std::env::temp_dir().join(format!("ksplice-ntp-{}", std::process::id()));
+        fs::create_dir_all(dir.join("security/selinux")).unwrap();
+        let src = Path::new("security/selinux/avc.c");
+        let none = nothing_to_patch(&dir, &[], &[src]).unwrap();
+        assert!(
+            none.contains("(security/selinux/avc.c) compile to the same object files"),
+            "{none}"
+        );
+        fs::write(dir.join("security/selinux/avc.o.KSPLICE_pre"), b"").unwrap();
+        let one = nothing_to_patch(&dir, &[], &[src]).unwrap();
+        assert!(
+            one.contains("security/selinux/avc.o changed only in"),
+            "{one}"
+        );
+        let r = "{\"object\": \"security/selinux/hooks.o\", \"boot_only\": [{\"name\": \"selinux_init\"}]}";
+        let boot = nothing_to_patch(&dir, &[(dir.join("hooks.o"), r.to_string())], &[src]).unwrap();
+        assert!(
+            boot.contains(
+                "only boot-time (__init) code changed (security/selinux/hooks.o: selinux_init)"
+            ),
+            "{boot}"
+        );
+        fs::remove_dir_all(&dir).unwrap();
+    }
 
     #[test]
     fn refusal_lines_from_a_report() {

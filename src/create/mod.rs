@@ -31,7 +31,7 @@ use crate::util::interrupt::{Interrupted, check as check_interrupt, interrupted}
 use anyhow::{Result, bail};
 use context::{Ctx, Paths};
 use std::io::Write;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 pub use patch::patched_files;
 
@@ -116,12 +116,25 @@ pub fn run(o: &Options) -> Result<i32> {
     ctx.stage("diff build and comparison", build::diff)?;
     check_interrupt()?;
     ctx.reports = build::collect_reports(&ctx.objtree)?;
+    if o.verbose >= 0 {
+        build::notes(&ctx.reports)
+            .iter()
+            .for_each(|n| eprintln!("{n}"));
+    }
     ctx.stage("checking structure layouts", layout_check::check)?;
     check_interrupt()?;
 
     ctx.targets = kmodsrc::changed_targets(&ctx)?;
     if ctx.targets.is_empty() {
         eprintln!("No changes detected.");
+        let sources: Vec<&Path> = ctx
+            .guard
+            .patched_files()
+            .into_iter()
+            .map(|f| f.strip_prefix(&ctx.tree).unwrap_or(f))
+            .collect();
+        let why = build::nothing_to_patch(&ctx.objtree, &ctx.reports, &sources)?;
+        eprintln!("ksplice-create: {why}");
         return Ok(EXIT_NO_CHANGES);
     }
     if ctx.data.join("kmodsrc").is_dir() {

@@ -55,6 +55,8 @@ pub(super) struct SourceGuard {
     created: Vec<PathBuf>,
     /// Keep the patched sources (`--series`).
     keep: bool,
+    /// Every file the patch changed or created, kept after a restore.
+    touched: Vec<PathBuf>,
     /// Entries of `backups` (then of `created`, offset by `backups.len()`)
     /// whose patched version is parked as `FILE.KSPLICE_postsrc` while the
     /// original is in place (see [`SourceGuard::park_patched`]).
@@ -80,6 +82,11 @@ fn parked_name(file: &Path) -> PathBuf {
 impl SourceGuard {
     /// A guard with nothing to restore yet; `keep` (`--series`) keeps the
     /// patched sources on restoring.
+    /// The source files the patch changed or created.
+    pub(super) fn patched_files(&self) -> Vec<&Path> {
+        self.touched.iter().map(PathBuf::as_path).collect()
+    }
+
     pub(super) fn new(keep: bool) -> SourceGuard {
         let mut guard = SourceGuard::default();
         guard.keep = keep;
@@ -101,6 +108,7 @@ impl SourceGuard {
             fs::rename(file, &backup)
                 .with_context(|| format!("{}: cannot back up", file.display()))?;
             self.backups.push((file.to_path_buf(), backup.clone()));
+            self.touched.push(file.to_path_buf());
             fs::copy(&backup, file)
                 .with_context(|| format!("{}: cannot copy back", file.display()))?;
         } else {
@@ -112,6 +120,7 @@ impl SourceGuard {
             File::create(created_marker(file))
                 .with_context(|| format!("{}: cannot mark as new", file.display()))?;
             self.created.push(file.to_path_buf());
+            self.touched.push(file.to_path_buf());
         }
         Ok(())
     }

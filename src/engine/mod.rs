@@ -8,10 +8,12 @@
 //! [`transform`] writes keep-new-code, keep-old-code, finalize and rmsyms
 //! outputs, with [`meta`] writing the Ksplice metadata records (read back by
 //! [`metaread`]) and [`report`] describing what changed. [`sysmap`] reads
-//! System.map, [`layout`] compares struct layouts from DWARF, [`insn`]
+//! System.map, [`layout`] compares struct layouts from DWARF, [`boot`] names the
+//! boot-time (`__init`) functions a patch changes, which are not patched, [`insn`]
 //! decodes what relocations need of instructions, and [`error`] holds the
 //! typed errors callers branch on.
 
+pub mod boot;
 pub mod classify;
 pub mod diff;
 pub mod elf;

@@ -59,6 +59,10 @@ pub struct Report {
     /// Changes to writable data, which replacing code cannot carry out.
     #[serde(default)]
     pub refused: Vec<Entry>,
+    /// Boot-time (`__init`) functions that changed: they ran at boot, so
+    /// nothing of them is patched (named, never acted on).
+    #[serde(default)]
+    pub boot_only: Vec<Entry>,
 }
 
 /// A report's JSON that cannot be read.
@@ -156,7 +160,7 @@ impl Report {
             && self.deleted_exports.is_empty())
     }
 
-    fn groups(&self) -> [(&'static str, &'static str, &Vec<Entry>); 9] {
+    fn groups(&self) -> [(&'static str, &'static str, &Vec<Entry>); 10] {
         [
             ("patched_functions", "PATCH", &self.patched_functions),
             ("new_functions", "NEW", &self.new_functions),
@@ -167,6 +171,7 @@ impl Report {
             ("new_exports", "EXPORT", &self.new_exports),
             ("deleted_exports", "UNEXPORT", &self.deleted_exports),
             ("refused", "REFUSED", &self.refused),
+            ("boot_only", "BOOTONLY", &self.boot_only),
         ]
     }
 
@@ -297,7 +302,19 @@ mod tests {
                 Some("differing bytes at offset 0x4"),
                 Some(u64::MAX),
             )],
+            boot_only: vec![e("setup", Some("changed boot-time code"), None)],
         }
+    }
+
+    #[test]
+    fn boot_only_is_not_a_change() {
+        let r = Report {
+            object: "a.o".into(),
+            boot_only: sample().boot_only,
+            ..Report::default()
+        };
+        assert!(!r.has_changes());
+        assert!(r.text().contains("BOOTONLY a.o setup"), "{}", r.text());
     }
 
     #[test]

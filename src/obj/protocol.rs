@@ -5,6 +5,7 @@
 //! `OBJ.KSPLICE_pre` (the object before the patch), `OBJ.KSPLICE_new_code`,
 //! `OBJ.KSPLICE_old_code` and `OBJ.KSPLICE_report.json`.
 
+use crate::engine::boot;
 use crate::engine::elf::Object;
 use crate::engine::error::ObjError;
 use crate::engine::span::HashSet;
@@ -192,8 +193,11 @@ pub fn diff(arg: &str) -> Result<()> {
     let kid = std::env::var("KSPLICE_KID").unwrap_or_else(|_| "unknown".to_string());
     let obj_name = f.obj.to_string_lossy().into_owned();
     let pre_name = f.pre().to_string_lossy().into_owned();
-    let (nc, old) = transform::keep_new_and_old_code(pre, &pre_name, post, &obj_name, &kid, &map)
-        .map_err(|e| anyhow!("{obj_name}: {e}"))?;
+    let boot_only = boot::changed_init_functions(&pre, &post);
+    let (mut nc, old) =
+        transform::keep_new_and_old_code(pre, &pre_name, post, &obj_name, &kid, &map)
+            .map_err(|e| anyhow!("{obj_name}: {e}"))?;
+    nc.report.boot_only = boot_only;
     fsutil::write_atomic(&f.report(), nc.report.json().as_bytes())?;
     if log::level() >= 1 {
         print!("{}", nc.report.text());
@@ -218,8 +222,13 @@ pub fn diff(arg: &str) -> Result<()> {
         }
     }
     let Some(new_code) = nc.object else {
-        // Only noise differs; the pre object stays for revert.
-        return empty_diff(&f);
+        // Only noise differs; the pre object stays for revert. The report
+        // stays when it names boot-time code, which ksplice-create reports.
+        empty_diff(&f)?;
+        if !nc.report.boot_only.is_empty() {
+            fsutil::write_atomic(&f.report(), nc.report.json().as_bytes())?;
+        }
+        return Ok(());
     };
     write_object(&f.new_code(), &new_code)?;
     let old = old

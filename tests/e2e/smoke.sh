@@ -47,8 +47,15 @@ if [ -d /proc/sys/net/ipv4 ]; then
 	rm -f /tmp/smoke.tcp
 	nc -l -p $port > /tmp/smoke.tcp &
 	srv=$!
-	sleep 1
-	echo over-tcp | nc -w 2 127.0.0.1 $port
+	# The client connects once the server listens (state 0A in
+	# /proc/net/tcp or tcp6: nc may listen on IPv6's any address).
+	hex=$(printf '%04X' $port)
+	t=0
+	until cat /proc/net/tcp /proc/net/tcp6 2>/dev/null | grep -q ":$hex [0-9A-F]*:0000 0A"; do
+		[ $t -lt 100 ] || fail "tcp server does not listen on port $port"
+		sleep 0.1; t=$((t + 1))
+	done
+	echo over-tcp | nc -w 5 127.0.0.1 $port || fail "tcp connect to port $port"
 	wait $srv
 	[ "$(cat /tmp/smoke.tcp)" = over-tcp ] || fail "tcp over loopback"
 	if [ -x ./ksplice-udp ]; then ./ksplice-udp || fail "udp over loopback"; fi
