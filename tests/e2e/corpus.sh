@@ -264,7 +264,14 @@ corpus_write() {
 		echo
 		echo "Kernel \`$kernel_spec\`, config \`$(basename "$config_frag")\`, $(gcc -dumpfullversion 2>/dev/null | sed 's/^/gcc /'), $(date -u +%Y-%m-%d)."
 		echo "Command: \`KSPLICE_E2E_CASES=$corpus_cmd_dir KSPLICE_E2E_INTERNAL=0 tests/e2e/run\` ($(( ($(date +%s) - corpus_start) / 60 )) min on $(nproc) cores, kernels cached)."
-		echo "Result: $passed passed, $failed failed. Stacked run: ${corpus_stacked_line:-not run (fewer than two updates applied)}."
+		local np nn nr nf
+		np=$(printf '%s\n' "${corpus_rows[@]}" | grep -c '| PASS |')
+		nn=$(printf '%s\n' "${corpus_rows[@]}" | grep -c '| PASS (nothing to patch) |')
+		nr=$(printf '%s\n' "${corpus_rows[@]}" | grep -c '| REFUSED |')
+		nf=$(printf '%s\n' "${corpus_rows[@]}" | grep -c '| FAIL |')
+		echo "Result: $passed passed, $failed failed (the fixes and the stacked run)."
+		echo "Fixes: $((np + nn)) PASS ($np applied and undone, $nn with nothing to patch at run time), $nr REFUSED, $nf FAIL."
+		echo "Stacked run: ${corpus_stacked_line:-not run (fewer than two updates applied)}."
 		echo
 		echo "| fix | files | kind | outcome | reason | create (s) | objects changed | functions patched | apply (ms) |"
 		echo "|---|---|---|---|---|---|---|---|---|"
