@@ -16,6 +16,8 @@
 
 corpus_rows=()       # one markdown table row per fix
 corpus_applied=()    # "kid tarball name" of every fix that applied
+corpus_mods=()       # the module targets of the current fix
+corpus_all_mods=()   # those of every fix that applied
 corpus_start=$(date +%s)
 
 refuse() { echo "REFUSED $1: $2"; passed=$((passed + 1)); }
@@ -52,15 +54,38 @@ corpus_row() {
 # is the right outcome for this fix, else nothing.
 create_refusal() {
 	local line
-	line=$(grep -m1 'changed layout' "$3") || return 0
 	# A layout refusal is right when the fix changes a structure's layout.
-	[ "$(readme_field "$2" 'Struct layout change')" = yes ] && echo "$line"
+	if line=$(grep -m1 'changed layout' "$3"); then
+		[ "$(readme_field "$2" 'Struct layout change')" = yes ] && echo "$line"
+		return 0
+	fi
+	# A writable-data refusal is right when the fix changes an initial value.
+	if line=$(grep -m1 'writable data .* changed' "$3"); then
+		[ "$(readme_field "$2" 'Global/static variable initial value change')" = yes ] && echo "$line"
+	fi
+	return 0
+}
+
+# target_modules TARBALL KID: the .ko files (of the plain build) of the
+# update's targets that are loadable modules: they are loaded in the VM
+# before the update is applied, as on a machine that uses them.
+target_modules() {
+	local t f b
+	for t in $(tar -xzOf "$1" "ksplice-$2/contents" | awk '$1 == "change" && $2 != "vmlinux" {print $2}'); do
+		while read -r f; do
+			b=$(basename "$f" .ko)
+			[ "${b//-/_}" = "$t" ] && { echo "$f"; break; }
+		done < <(find "$plain" -name '*.ko')
+	done
 }
 
 # corpus_vm_script NAME DIR TARBALL KID: the VM steps of one fix.
 corpus_vm_script() {
 	local dir=$2 tgz=$3 kid=$4 m
 	echo 'step() { echo "KSPLICE-STEP $*"; }'
+	for m in "${corpus_mods[@]}"; do
+		echo "insmod ./$(basename "$m") || { step 'insmod $(basename "$m")'; exit 1; }"
+	done
 	if [ -f "$dir/modules" ]; then
 		while read -r m; do
 			[ -n "$m" ] && echo "insmod ./$(basename "$m") || { step 'insmod $(basename "$m")'; exit 1; }"
@@ -171,9 +196,12 @@ print(" ".join(fns))')
 	objects=$(sed -n 1p <<< "$summary")
 	functions=$(sed -n 2p <<< "$summary")
 	say "$name: changed functions: $functions"
+	mapfile -t corpus_mods < <(target_modules "$tgz" "$kid")
+	[ ${#corpus_mods[@]} -gt 0 ] && say "$name: module targets loaded first: ${corpus_mods[*]##*/}"
 	corpus_vm_script "$name" "$dir" "$tgz" "$kid" > "$work/$name.vm.sh"
 	local files=()
 	mapfile -t files < <(vm_files "$dir")
+	files+=("${corpus_mods[@]}")
 	vm_run "$plain/arch/x86/boot/bzImage" "$work/$name.vm.log" "$work/$name.vm.sh" "$tgz" "${files[@]}"
 	rc=$?
 	local log="$work/$name.vm.clean" ms pause fcount
@@ -194,6 +222,7 @@ print(" ".join(fns))')
 		notes=$(grep -o '^note: [^:]*: [^ ]* is [a-z-]*' "$out" | sed 's/^note: [^:]*: //' | paste -sd, - | sed 's/,/, /g')
 		corpus_row "$name" "$dir" PASS "${notes:+note: $notes}" "$secs" "$objects" "$fcount: $functions" "${ms:--}"
 		corpus_applied+=("$kid $tgz $name")
+		corpus_all_mods+=("${corpus_mods[@]}")
 		;;
 	*)
 		local why
@@ -221,6 +250,11 @@ corpus_stacked() {
 	[ ${#corpus_applied[@]} -ge 2 ] || return 0
 	{
 		echo 'step() { echo "KSPLICE-STEP $*"; }'
+		local m
+		for m in $(printf '%s\n' "${corpus_all_mods[@]}" | sort -u); do
+			echo "insmod ./$(basename "$m") || { step 'insmod $(basename "$m")'; exit 1; }"
+			files+=("$m")
+		done
 		echo "sh ./smoke.sh $smoke_module || { step smoke-before; exit 1; }"
 		for e in "${corpus_applied[@]}"; do
 			read -r kid tgz _ <<< "$e"
