@@ -80,13 +80,13 @@ fn parked_name(file: &Path) -> PathBuf {
 }
 
 impl SourceGuard {
-    /// A guard with nothing to restore yet; `keep` (`--series`) keeps the
-    /// patched sources on restoring.
     /// The source files the patch changed or created.
     pub(super) fn patched_files(&self) -> Vec<&Path> {
         self.touched.iter().map(PathBuf::as_path).collect()
     }
 
+    /// A guard with nothing to restore yet; `keep` (`--series`) keeps the
+    /// patched sources on restoring.
     pub(super) fn new(keep: bool) -> SourceGuard {
         let mut guard = SourceGuard::default();
         guard.keep = keep;

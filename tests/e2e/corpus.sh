@@ -11,8 +11,9 @@
 # figures go into a table: $KSPLICE_E2E_CORPUS_MD (default CORPUS.md), one
 # section per suite.
 #
-# Uses run's globals: work, tools, plain, root, create, smoke_files,
-# smoke_module, suite name and the pass/fail counters.
+# Uses run's globals (work, tools, plain, root, create, smoke_files,
+# smoke_module, the pass/fail counters) and helpers (run_create, vm_run,
+# insmod_line, tree_intact).
 
 corpus_rows=()       # one markdown table row per fix
 corpus_applied=()    # "kid tarball name" of every fix that applied
@@ -79,17 +80,32 @@ target_modules() {
 	done
 }
 
+# undo_line KID STEP: the VM step that undoes an update, with the tool's reason.
+undo_line() {
+	echo "ksplice-undo $1 2> /tmp/undo.err || { cat /tmp/undo.err; echo \"KSPLICE-REASON \$(head -1 /tmp/undo.err)\"; step '$2'; exit 1; }"
+}
+
+# vm_failure RC LOG VMLOG: "stage: cause" of a VM run that failed (LOG is
+# VMLOG without carriage returns).
+vm_failure() {
+	local step reason
+	step=$(sed -n 's/^KSPLICE-STEP //p' "$2" | tail -1)
+	reason=$(sed -n 's/^KSPLICE-REASON //p' "$2" | tail -1)
+	[ -z "$reason" ] && reason=$(grep -a '^smoke: ' "$2" | tail -1)
+	case $1 in
+	124) echo "vm: the VM did not finish (timeout)" ;;
+	125) echo "kernel log: Oops, BUG or WARNING (see $3)" ;;
+	*) echo "${step:-vm}: ${reason:-$(grep -av '^\s*$' "$2" | grep -v 'KSPLICE-\|^reboot:' | tail -1)}" ;;
+	esac
+}
+
 # corpus_vm_script NAME DIR TARBALL KID: the VM steps of one fix.
 corpus_vm_script() {
 	local dir=$2 tgz=$3 kid=$4 m
 	echo 'step() { echo "KSPLICE-STEP $*"; }'
-	for m in "${corpus_mods[@]}"; do
-		echo "insmod ./$(basename "$m") || { step 'insmod $(basename "$m")'; exit 1; }"
-	done
+	for m in "${corpus_mods[@]}"; do insmod_line "$m"; done
 	if [ -f "$dir/modules" ]; then
-		while read -r m; do
-			[ -n "$m" ] && echo "insmod ./$(basename "$m") || { step 'insmod $(basename "$m")'; exit 1; }"
-		done < "$dir/modules"
+		while read -r m; do [ -n "$m" ] && insmod_line "$m"; done < "$dir/modules"
 	fi
 	[ -f "$dir/check-before" ] && echo "sh ./check-before || { step check-before; exit 1; }"
 	echo "sh ./smoke.sh $smoke_module || { step smoke-before; exit 1; }"
@@ -109,17 +125,19 @@ ksplice-view | grep -q '^$kid' || { step view; exit 1; }
 EOF
 	[ -f "$dir/check-loaded" ] && echo "sh ./check-loaded || { step check-loaded; exit 1; }"
 	echo "sh ./smoke.sh $smoke_module || { step smoke-loaded; exit 1; }"
-	echo "ksplice-undo $kid 2> /tmp/undo.err || { cat /tmp/undo.err; echo \"KSPLICE-REASON \$(head -1 /tmp/undo.err)\"; step undo; exit 1; }"
+	undo_line "$kid" undo
 	[ -f "$dir/check-reverted" ] && echo "sh ./check-reverted || { step check-reverted; exit 1; }"
 	echo "sh ./smoke.sh $smoke_module || { step smoke-reverted; exit 1; }"
 	echo "! grep -q '^ksplice_$kid' /proc/modules || { step 'modules left after undo'; exit 1; }"
 	echo 'exit 0'
 }
 
-# vm_files DIR: the files a fix's VM run needs besides its update.
+# vm_files [DIR]: the files a VM run needs besides its updates (and those of
+# the fix in DIR).
 vm_files() {
-	local dir=$1 m
+	local dir=${1:-} m
 	printf '%s\n' "$tools/ksplice-apply" "$tools/ksplice-undo" "$tools/ksplice-view" "${smoke_files[@]}"
+	[ -n "$dir" ] || return 0
 	for m in check-before check-loaded check-reverted; do [ -f "$dir/$m" ] && echo "$dir/$m"; done
 	if [ -f "$dir/modules" ]; then
 		while read -r m; do [ -n "$m" ] && echo "$plain/$m"; done < "$dir/modules"
@@ -210,10 +228,6 @@ print(" ".join(fns))')
 	pause=$(sed -n 's/^KSPLICE-TIME pause \([0-9][0-9]*\)$/\1/p' "$log" | tail -1)
 	[ -n "$pause" ] && ms="$ms (pause $((pause / 1000)) µs)"
 	fcount=$(wc -w <<< "$functions")
-	local step reason
-	step=$(sed -n 's/^KSPLICE-STEP //p' "$log" | tail -1)
-	reason=$(sed -n 's/^KSPLICE-REASON //p' "$log" | tail -1)
-	[ -z "$reason" ] && reason=$(grep -a '^smoke: ' "$log" | tail -1)
 	case $rc in
 	0)
 		pass "$name"
@@ -225,18 +239,15 @@ print(" ".join(fns))')
 		corpus_all_mods+=("${corpus_mods[@]}")
 		;;
 	*)
-		local why
+		local why step
 		why=$(busy_refusal "$log" "$functions")
+		step=$(sed -n 's/^KSPLICE-STEP //p' "$log" | tail -1)
 		if [ "$rc" -ne 125 ] && [ "$step" = apply ] && [ -n "$why" ]; then
 			refuse "$name" "$why"
 			corpus_row "$name" "$dir" REFUSED "$why" "$secs" "$objects" "$fcount: $functions" -
 			return
 		fi
-		case $rc in
-		124) why="vm: the VM did not finish (timeout)" ;;
-		125) why="kernel log: Oops, BUG or WARNING (see $work/$name.vm.log)" ;;
-		*) why="${step:-vm}: ${reason:-$(grep -av '^\s*$' "$log" | grep -v 'KSPLICE-\|^reboot:' | tail -1)}" ;;
-		esac
+		why=$(vm_failure "$rc" "$log" "$work/$name.vm.log")
 		fail "$name" "$why"
 		corpus_row "$name" "$dir" FAIL "$why" "$secs" "$objects" "$fcount: $functions" "${ms:--}"
 		;;
@@ -252,7 +263,7 @@ corpus_stacked() {
 		echo 'step() { echo "KSPLICE-STEP $*"; }'
 		local m
 		for m in $(printf '%s\n' "${corpus_all_mods[@]}" | sort -u); do
-			echo "insmod ./$(basename "$m") || { step 'insmod $(basename "$m")'; exit 1; }"
+			insmod_line "$m"
 			files+=("$m")
 		done
 		echo "sh ./smoke.sh $smoke_module || { step smoke-before; exit 1; }"
@@ -265,28 +276,26 @@ corpus_stacked() {
 		echo "[ \"\$(ksplice-view | grep -c '^e2e')\" = ${#corpus_applied[@]} ] || { step 'ksplice-view lists every update'; exit 1; }"
 		echo "sh ./smoke.sh $smoke_module || { step smoke-loaded; exit 1; }"
 		for k in "${order[@]}"; do
-			echo "ksplice-undo $k 2> /tmp/undo.err || { cat /tmp/undo.err; echo \"KSPLICE-REASON \$(head -1 /tmp/undo.err)\"; step 'undo $k'; exit 1; }"
+			undo_line "$k" "undo $k"
 		done
 		echo "sh ./smoke.sh $smoke_module || { step smoke-reverted; exit 1; }"
 		echo "! grep -q '^ksplice_' /proc/modules || { step 'modules left after undo'; exit 1; }"
 		echo 'exit 0'
 	} > "$work/stacked.vm.sh"
-	mapfile -t -O "${#files[@]}" files < <(vm_files /nonexistent)
+	mapfile -t -O "${#files[@]}" files < <(vm_files)
 	KSPLICE_VM_TIMEOUT=$((180 + 20 * ${#corpus_applied[@]})) \
 		vm_run "$plain/arch/x86/boot/bzImage" "$work/stacked.vm.log" "$work/stacked.vm.sh" "${files[@]}"
 	local rc=$? log="$work/stacked.vm.clean"
 	tr -d '\r' < "$work/stacked.vm.log" > "$log"
-	local step reason
-	step=$(sed -n 's/^KSPLICE-STEP //p' "$log" | tail -1)
-	reason=$(sed -n 's/^KSPLICE-REASON //p' "$log" | tail -1)
-	case $rc in
-	0) pass "$name: ${#corpus_applied[@]} updates applied in order and undone in reverse"
-		corpus_stacked_line="${#corpus_applied[@]} updates applied one after another on one kernel, then undone in reverse order: PASS" ;;
-	124) fail "$name" "vm: the VM did not finish (timeout)"; corpus_stacked_line="FAIL (timeout)" ;;
-	125) fail "$name" "kernel log: Oops, BUG or WARNING (see $work/stacked.vm.log)"; corpus_stacked_line="FAIL (kernel log)" ;;
-	*) fail "$name" "${step:-vm}: ${reason:-$(grep -a '^smoke: ' "$log" | tail -1)}"
-		corpus_stacked_line="FAIL: ${step:-vm}: $reason" ;;
-	esac
+	if [ "$rc" -eq 0 ]; then
+		pass "$name: ${#corpus_applied[@]} updates applied in order and undone in reverse"
+		corpus_stacked_line="${#corpus_applied[@]} updates applied one after another on one kernel, then undone in reverse order: PASS"
+	else
+		local why
+		why=$(vm_failure "$rc" "$log" "$work/stacked.vm.log")
+		fail "$name" "$why"
+		corpus_stacked_line="FAIL: $why"
+	fi
 }
 
 # corpus_write SUITE: the suite's section of the corpus table.
