@@ -7,6 +7,12 @@
 #ifndef KSPLICE_COMPAT_H
 #define KSPLICE_COMPAT_H
 
+/*
+ * The pv_ops function whose calls boot turns into nops: _paravirt_nop
+ * until 6.7, nop_func since (both names are tried, no version test).
+ */
+#define KS_PV_NOP_NAMES { "_paravirt_nop", "nop_func" }
+
 #ifdef CONFIG_PARAVIRT
 #include <asm/paravirt_types.h>
 
@@ -27,8 +33,15 @@ static inline unsigned long ks_pv_op(unsigned int slot)
 #ifdef CONFIG_DYNAMIC_FTRACE_WITH_REGS
 #include <linux/ftrace.h>
 
-/* Moving the instruction pointer from an ftrace handler (redirect.c). */
+/*
+ * Moving the instruction pointer from an ftrace handler (redirect.c): the
+ * helper's name since 6.5 (a macro on x86), and before.
+ */
+#ifdef ftrace_regs_set_instruction_pointer
+#define ks_set_ip(fregs, ip) ftrace_regs_set_instruction_pointer(fregs, ip)
+#else
 #define ks_set_ip(fregs, ip) ftrace_instruction_pointer_set(fregs, ip)
+#endif
 #ifdef CONFIG_HAVE_DYNAMIC_FTRACE_WITH_ARGS
 #define KS_REDIRECT_FLAGS \
 	(FTRACE_OPS_FL_DYNAMIC | FTRACE_OPS_FL_IPMODIFY | FTRACE_OPS_FL_PERMANENT)

@@ -131,7 +131,7 @@ void ksplice_lock(void);
 void ksplice_unlock(void);
 
 /* The number of kinds of rewrite sites (enum ksplice_site_kind). */
-#define KSPLICE_SITE_KINDS (KSPLICE_SITE_RELAXABLE + 1)
+#define KSPLICE_SITE_KINDS (KSPLICE_SITE_RUNTIME_CONST + 1)
 
 /* A symbol value the compared code implies. */
 struct learnt {
@@ -184,6 +184,7 @@ int ksplice_sites_cmp(struct cmp_ctx *c, const struct ksplice_site *s,
 		      size_t avail, size_t *old_len, size_t *run_len);
 bool ksplice_is_nops(const u8 *p, size_t len);
 bool ksplice_alt_applies(const struct ksplice_site *s);
+bool ksplice_pv_is_nop(unsigned long fn);
 void ksplice_sites_summary(const struct cmp_ctx *c, char *buf, size_t len);
 
 /* redirect.c (stubs in compat.h without dynamic ftrace) */

@@ -466,7 +466,7 @@ static void update_release(struct kobject *kobj)
 	kfree(u);
 }
 
-static struct kobj_type update_ktype = {
+static const struct kobj_type update_ktype = {
 	.sysfs_ops = &update_sysfs_ops,
 	.release = update_release,
 	.default_groups = update_groups,

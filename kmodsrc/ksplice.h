@@ -122,10 +122,11 @@ enum ksplice_patch_type {
 
 /*
  * ksplice_site.kind: what the running kernel may have done at addr (len
- * bytes). aux: an alternative's replacement (aux_len bytes) or a jump
- * label's target; feature: an alternative's CPU feature (bit 15: applied
- * when absent) or a paravirt call's slot in pv_ops; seq: the order of the
- * records of one object (of alternatives at one place, the last applies).
+ * bytes). aux: an alternative's replacement (aux_len bytes), a jump
+ * label's target, or in new code a runtime constant's variable; feature:
+ * an alternative's CPU feature (bit 15: applied when absent) or a paravirt
+ * call's slot in pv_ops; seq: the order of the records of one object (of
+ * alternatives at one place, the last applies).
  */
 enum ksplice_site_kind {
 	KSPLICE_SITE_ALTERNATIVE = 0,	/* original or replacement */
@@ -138,6 +139,7 @@ enum ksplice_site_kind {
 	KSPLICE_SITE_ENDBR = 7,		/* endbr64 or its sealed nop */
 	KSPLICE_SITE_SMP_LOCK = 8,	/* lock or ds prefix */
 	KSPLICE_SITE_RELAXABLE = 9,	/* jump, maybe with an 8-bit displacement */
+	KSPLICE_SITE_RUNTIME_CONST = 10, /* immediate boot set from a variable */
 };
 
 /* What every field a ksplice_reloc fills holds until it is filled. */

@@ -79,6 +79,10 @@ static int new_alternative(struct ksplice_mod_change *change,
 	     t->kind == KSPLICE_SITE_ALTERNATIVE; t++)
 		if (ksplice_alt_applies(t))
 			chosen = t;
+	/* A paravirt call here comes first in its ALTERNATIVE_2: overridden. */
+	while (chosen && t < change->new_code.sites_end && t->addr == s->addr &&
+	       t->kind == KSPLICE_SITE_PARAVIRT)
+		t++;
 	*next = t;
 	if (!chosen)
 		return 0;
@@ -102,10 +106,97 @@ static int new_alternative(struct ksplice_mod_change *change,
 }
 
 /*
+ * A paravirt call of the new code (6.3+: an alternative with a direct
+ * call), set as boot set the original's: a call to the function in its
+ * pv_ops slot, padded with nops, or only nops when that function does
+ * nothing.
+ */
+static int new_paravirt(const struct ksplice_site *s)
+{
+	unsigned long fn = ks_pv_op(s->feature);
+	u8 buf[U8_MAX];
+	long rel;
+	s32 rel32;
+
+	if (!fn || s->len < 5)
+		return -EINVAL;
+	memset(buf, 0x90, s->len);
+	if (!ksplice_pv_is_nop(fn)) {
+		rel = (long)fn - (long)(s->addr + 5);
+		rel32 = rel;
+		if (rel32 != rel)
+			return -ERANGE;
+		buf[0] = 0xe8;
+		memcpy(buf + 1, &rel32, sizeof(rel32));
+	}
+	return ks_poke(s->addr, buf, s->len);
+}
+
+/*
+ * A return of the new code, a jump to the default return thunk as built,
+ * set as boot set the original's (apply_returns): a jump to the thunk boot
+ * chose, read from the variable at aux, when the CPU wants return thunks;
+ * else a return, padded with int3.
+ */
+static int new_return(const struct ksplice_site *s)
+{
+	unsigned long thunk = 0;
+	u8 buf[5];
+	long rel;
+	s32 rel32;
+
+	if (s->len != sizeof(buf) || !s->aux)
+		return -EINVAL;
+	memset(buf, 0xcc, sizeof(buf));
+	if (!boot_cpu_has(X86_FEATURE_RETHUNK)) {
+		buf[0] = 0xc3;
+		return ks_poke(s->addr, buf, s->len);
+	}
+	if (copy_from_kernel_nofault(&thunk, (const void *)s->aux, sizeof(thunk)) || !thunk)
+		return -EFAULT;
+	rel = (long)thunk - (long)(s->addr + 5);
+	rel32 = rel;
+	if (rel32 != rel)
+		return -ERANGE;
+	buf[0] = 0xe9;
+	memcpy(buf + 1, &rel32, sizeof(rel32));
+	return ks_poke(s->addr, buf, s->len);
+}
+
+/* What the compiler leaves in a runtime constant's immediate (runtime-const.h). */
+#define RUNTIME_PTR_PLACEHOLDER		0x0123456789abcdefULL
+#define RUNTIME_SHIFT_PLACEHOLDER	12
+
+/*
+ * A runtime constant of the new code, set as boot set the original's: the
+ * first len bytes of the variable at aux (its value; for a shift, the low
+ * byte of its value) written into the immediate at addr. The immediate
+ * holds the placeholder, or that value already (prepared before).
+ */
+static int new_runtime_const(struct ksplice_mod_change *change,
+			     const struct ksplice_site *s)
+{
+	u64 val = 0, cur = 0;
+	u64 placeholder = s->len == 1 ? RUNTIME_SHIFT_PLACEHOLDER : RUNTIME_PTR_PLACEHOLDER;
+
+	if ((s->len != 1 && s->len != sizeof(u64)) || !s->aux)
+		return -EINVAL;
+	if (copy_from_kernel_nofault(&val, (const void *)s->aux, s->len))
+		return -EFAULT;
+	memcpy(&cur, (const void *)s->addr, s->len);
+	if (cur != placeholder && cur != val)
+		return -EINVAL;
+	ksplice_debug(((struct change_priv *)change->priv)->update,
+		      "%s: runtime constant at %#lx: %#llx from %#lx\n",
+		      change->name, s->addr, val, s->aux);
+	return ks_poke(s->addr, &val, s->len);
+}
+
+/*
  * Processes the sites of the new code the module loader left to the core
  * (docs/FORMAT.md, ksplice_site) as the kernel processed the original:
- * its alternatives here; its jump labels through the labels module
- * (labels.c), which keeps them in step with their keys.
+ * its alternatives, paravirt calls, returns and runtime constants here; its jump labels through the
+ * labels module (labels.c), which keeps them in step with their keys.
  */
 static int new_code_sites(struct ksplice_mod_change *change)
 {
@@ -116,6 +207,12 @@ static int new_code_sites(struct ksplice_mod_change *change)
 		next = s + 1;
 		if (s->kind == KSPLICE_SITE_ALTERNATIVE)
 			ret = new_alternative(change, s, &next);
+		else if (s->kind == KSPLICE_SITE_RUNTIME_CONST)
+			ret = new_runtime_const(change, s);
+		else if (s->kind == KSPLICE_SITE_PARAVIRT)
+			ret = new_paravirt(s);
+		else if (s->kind == KSPLICE_SITE_RETURN)
+			ret = new_return(s);
 		if (ret)
 			ksplice_debug(((struct change_priv *)change->priv)->update,
 				      "%s: new code site at %#lx: error %d\n",

@@ -3,9 +3,10 @@
  * Run-pre matching at boot-time rewrite sites (x86-64). Where the running
  * kernel legitimately differs from the build (alternatives, paravirt,
  * retpolines, return thunks, jump labels, static calls, ftrace, sealed
- * endbr, lock prefixes, relaxed jumps), each rule accepts exactly the
- * encodings the kernel can have written there; anything else is a
- * mismatch whose trace names the site, the rule and both byte strings.
+ * endbr, lock prefixes, relaxed jumps, runtime constants), each rule
+ * accepts exactly the encodings the kernel can have written there; anything
+ * else is a mismatch whose trace names the site, the rule and both byte
+ * strings.
  */
 #include <linux/kallsyms.h>
 #include <linux/kernel.h>
@@ -30,6 +31,7 @@ static const char *const site_names[] = {
 	[KSPLICE_SITE_ENDBR] = "endbr",
 	[KSPLICE_SITE_SMP_LOCK] = "lock prefix",
 	[KSPLICE_SITE_RELAXABLE] = "relaxable jump",
+	[KSPLICE_SITE_RUNTIME_CONST] = "runtime constant",
 };
 
 static const u8 nop5[] = { 0x0f, 0x1f, 0x44, 0x00, 0x00 };
@@ -197,8 +199,8 @@ static int cmp_padded(struct cmp_ctx *c, const struct ksplice_site *a, unsigned 
 
 /*
  * A replacement that is one near jump: the kernel re-encodes it for the
- * site, short when the target is in reach, and pads it with nops. The
- * target must be the replacement's.
+ * site, short when the target is in reach, and pads it with nops (6.1) or
+ * int3 (6.12). The target must be the replacement's.
  */
 static int alt_jump(struct cmp_ctx *c, const struct ksplice_site *a,
 		    const u8 *run, unsigned long run_addr)
@@ -208,7 +210,8 @@ static int alt_jump(struct cmp_ctx *c, const struct ksplice_site *a,
 	unsigned long to, old_to;
 	int ret;
 
-	if (!n || n > a->len || !ksplice_is_nops(run + n, a->len - n))
+	if (!n || n > a->len ||
+	    !(ksplice_is_nops(run + n, a->len - n) || is_int3s(run + n, a->len - n)))
 		return refuse(c, a, "not the replacement's jump", run, a->len);
 	to = branch_target(run, run_addr, n);
 	if (r) {
@@ -454,6 +457,18 @@ static int static_call_rule(struct cmp_ctx *c, const struct ksplice_site *s,
 	return refuse(c, s, "neither the trampoline nor its function", run, s->len);
 }
 
+/* Whether a pv_ops function does nothing: boot patches its calls to nops. */
+bool ksplice_pv_is_nop(unsigned long fn)
+{
+	static const char * const names[] = KS_PV_NOP_NAMES;
+	size_t i;
+
+	for (i = 0; i < ARRAY_SIZE(names); i++)
+		if (symbol_ends_with(fn, names[i]))
+			return true;
+	return false;
+}
+
 static int paravirt_rule(struct cmp_ctx *c, const struct ksplice_site *s,
 			 const u8 *run, unsigned long run_addr)
 {
@@ -461,7 +476,7 @@ static int paravirt_rule(struct cmp_ctx *c, const struct ksplice_site *s,
 
 	if (!memcmp((const u8 *)s->addr, run, min_t(size_t, s->len, 2)))
 		return SITE_SAME;
-	if (fn && ksplice_is_nops(run, s->len) && symbol_ends_with(fn, "_paravirt_nop"))
+	if (fn && ksplice_is_nops(run, s->len) && ksplice_pv_is_nop(fn))
 		return SITE_OK;
 	if (fn && s->len >= 5 && run[0] == 0xe8 && branch_target(run, run_addr, 5) == fn &&
 	    ksplice_is_nops(run + 5, s->len - 5))
@@ -578,6 +593,9 @@ static int site_rule(struct cmp_ctx *c, const struct ksplice_site *s,
 		return refuse(c, s, "neither lock nor ds", run, s->len);
 	case KSPLICE_SITE_RELAXABLE:
 		return relaxable_rule(c, s, run, run_addr, run_len);
+	case KSPLICE_SITE_RUNTIME_CONST:
+		/* the variable's value, written at boot: data, not code flow */
+		return SITE_OK;
 	}
 	return -EINVAL;
 }

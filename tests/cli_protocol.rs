@@ -189,6 +189,117 @@ fn diff_of_boot_time_code_only_names_it_and_changes_nothing() {
     assert!(!d.exists("a.o.KSPLICE_report.json"));
 }
 
+/// A function with two alternative entries in Linux 6.12's layout (14
+/// bytes: two s32 offsets, u32 ft_flags, u8 lengths), 28 bytes in all: not
+/// a whole number of 6.1's 12-byte entries.
+fn alt_6_12_c(ret: u32) -> String {
+    let entry = |label: &str| {
+        format!("\".long 661b - .\\n.long {label} - .\\n.long 0x10049\\n.byte 3\\n.byte 3\\n\"")
+    };
+    format!(
+        "int f(int x) {{\n\
+         asm volatile(\"661: nop; nop; nop\\n\"\n\
+         \".pushsection .altinstructions, \\\"a\\\"\\n\"\n{}\n{}\n\
+         \".popsection\\n\"\n\
+         \".pushsection .altinstr_replacement, \\\"ax\\\"\\n\"\n\
+         \"662: lfence\\n663: mfence\\n\"\n\
+         \".popsection\\n\");\n\
+         return x + {ret};\n}}\n",
+        entry("662f"),
+        entry("663f")
+    )
+}
+
+#[test]
+fn table_layouts_follow_the_kernel_version() {
+    let d = TestDir::new("diff_kernel_version");
+    d.compile(&alt_6_12_c(1), "a.o.KSPLICE_pre");
+    d.compile(&alt_6_12_c(2), "a.o");
+    let diff = |env: &[(&str, &str)]| d.run(&["diff", "a.o.KSPLICE"], env);
+    let r = diff(&[]);
+    r.assert_fail("diff without a kernel version");
+    assert!(
+        r.stderr.contains("a.o") && r.stderr.contains(".altinstructions"),
+        "{}",
+        r.describe()
+    );
+    assert!(
+        r.stderr.contains("KSPLICE_KERNEL_VERSION"),
+        "{}",
+        r.describe()
+    );
+    let r = diff(&[("KSPLICE_KERNEL_VERSION", "6.1")]);
+    r.assert_fail("diff of 6.12 tables read with 6.1's layout");
+    assert!(r.stderr.contains("entry size 12"), "{}", r.describe());
+    let r = diff(&[("KSPLICE_KERNEL_VERSION", "5.10")]);
+    r.assert_fail("diff for an unsupported kernel");
+    assert!(
+        r.stderr.contains("Linux 5.10 is not supported"),
+        "{}",
+        r.describe()
+    );
+    diff(&[("KSPLICE_KERNEL_VERSION", "6.12")]).assert_ok("diff with 6.12's layout");
+    assert_eq!(d.read("a.o.KSPLICE"), b"1\n");
+    // Kbuild's variable, then the object tree's release file.
+    d.write("a.o.KSPLICE_pre", d.read("a.o"));
+    diff(&[("KERNELVERSION", "6.12.115")]).assert_ok("diff under Kbuild");
+    d.write("include/config/kernel.release", "6.12.115\n");
+    d.write("a.o.KSPLICE_pre", d.read("a.o"));
+    diff(&[]).assert_ok("diff in the object tree");
+}
+
+/// `f`, exported the way Linux 6.5+ does when `export` is set.
+fn export_c(ret: u32, export: bool) -> String {
+    let exp = if export {
+        "asm(\".section \\\".export_symbol\\\",\\\"a\\\"\\n__export_symbol_f:\\n\
+         .asciz \\\"\\\"\\n.ascii \\\"\\\\0\\\"\\n.balign 8\\n.quad f\\n.previous\");\n"
+    } else {
+        ""
+    };
+    format!(
+        "int f(int *p) {{ int s = 0; for (int i = 0; i < 10; i++) s += p[i] * {ret}; return s; }}\n{exp}"
+    )
+}
+
+#[test]
+fn diff_refuses_a_changed_export_table_and_ignores_the_records() {
+    let d = TestDir::new("diff_exports");
+    d.compile(&export_c(1, false), "a.o.KSPLICE_pre");
+    d.compile(&export_c(2, true), "a.o");
+    let r = d.run(
+        &["diff", "a.o.KSPLICE"],
+        &[("KSPLICE_KERNEL_VERSION", "6.12")],
+    );
+    r.assert_fail("diff of a patch that adds an export");
+    assert!(
+        r.stderr.contains("a.o") && r.stderr.contains("adds the export f"),
+        "{}",
+        r.describe()
+    );
+    assert!(!d.exists("a.o.KSPLICE"));
+    // The same export before and after: its records are not the patch's.
+    d.compile(&export_c(1, true), "a.o.KSPLICE_pre");
+    let r = d.run(
+        &["diff", "a.o.KSPLICE"],
+        &[("KSPLICE_KERNEL_VERSION", "6.12")],
+    );
+    r.assert_ok("diff of a patch to an exported function");
+    let report = String::from_utf8(d.read("a.o.KSPLICE_report.json")).unwrap();
+    assert!(report.contains("\"name\": \"f\""), "{report}");
+    assert!(!report.contains("export_symbol"), "{report}");
+    d.compile(&export_c(1, false), "a.o");
+    let r = d.run(
+        &["diff", "a.o.KSPLICE"],
+        &[("KSPLICE_KERNEL_VERSION", "6.12")],
+    );
+    r.assert_fail("diff of a patch that removes an export");
+    assert!(
+        r.stderr.contains("removes the export f"),
+        "{}",
+        r.describe()
+    );
+}
+
 #[test]
 fn failed_diff_removes_existing_marker() {
     let d = TestDir::new("diff_differing_prev");

@@ -373,6 +373,38 @@ fn line_only_change_is_a_bug_line_patch() {
 }
 
 #[test]
+fn a_warning_in_boot_time_code_is_named_after_its_function() {
+    let (r, obj) = check(
+        "line_shift_in_init",
+        Expect {
+            patched: &[],
+            new: &[],
+            deleted: &[],
+            patches: 2,
+        },
+    );
+    // `.init.text` holds both functions in one span: the entry of the
+    // second is named after the function, not after the section's first.
+    let labels: Vec<String> = Reader::new(&obj.unwrap())
+        .relocs()
+        .into_iter()
+        .filter_map(|k| k.symbol.map(|s| s.label))
+        .filter(|l| l.starts_with("__bug_table<target:"))
+        .collect();
+    assert!(
+        labels
+            .iter()
+            .any(|l| l.starts_with("__bug_table<target:second_setup+")),
+        "{labels:?} ({:?})",
+        r.bug_line_patches
+    );
+    assert!(
+        !labels.iter().any(|l| l.contains("first_setup")),
+        "{labels:?}"
+    );
+}
+
+#[test]
 fn moved_warning_below_a_changed_function_is_a_bug_line_record() {
     let (r, obj) = check(
         "line_shift_and_change",

@@ -270,6 +270,7 @@ fn enums_match() {
         ("KSPLICE_SITE_ENDBR", SiteKind::Endbr),
         ("KSPLICE_SITE_SMP_LOCK", SiteKind::SmpLock),
         ("KSPLICE_SITE_RELAXABLE", SiteKind::Relaxable),
+        ("KSPLICE_SITE_RUNTIME_CONST", SiteKind::RuntimeConst),
     ];
     let rust: Vec<(String, u64)> = sites
         .iter()

@@ -66,10 +66,10 @@ struct Cli {
     /// Objects never included by --extra-match.
     #[arg(long, value_name = "PATTERN")]
     exclude_match: Vec<String>,
-    /// Build the core module into the update (the default on Linux 6.1).
+    /// Build the core module into the update (the default: mainline Linux has no integrated Ksplice).
     #[arg(long, overrides_with = "no_standalone")]
     standalone: bool,
-    /// Use a kernel with integrated Ksplice (refused: Linux 6.1 has none).
+    /// Use a kernel with integrated Ksplice (refused: mainline Linux has none).
     #[arg(long)]
     no_standalone: bool,
     /// Shorter module names (refused: the update's modules are named

@@ -22,6 +22,10 @@ fn main() -> ExitCode {
             return ExitCode::from(1);
         }
     };
+    if let Err(e) = protocol::select_kernel() {
+        eprintln!("ksplice-obj: {e:#}");
+        return ExitCode::from(1);
+    }
     let res = match &cli.command {
         Cmd::Snap { marker } => protocol::snap(marker),
         Cmd::Diff { marker } => protocol::diff(marker),

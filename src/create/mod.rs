@@ -164,7 +164,7 @@ fn check_options(o: &Options) -> Result<()> {
     }
     if o.standalone == Some(false) {
         bail!(
-            "--no-standalone (a kernel with integrated Ksplice) is not supported: Linux 6.1 has no CONFIG_KSPLICE"
+            "--no-standalone (a kernel with integrated Ksplice) is not supported: Linux 6.1 and 6.12 have no CONFIG_KSPLICE"
         );
     }
     if o.short_name_hack {

@@ -89,6 +89,8 @@ pub fn kind(sec: &Section) -> Kind {
             ".tdata",
             ".llvm",
             ".BTF",
+            // Linux 6.5+: exports for modpost only (see engine::exports)
+            ".export_symbol",
         ],
     ) {
         return Kind::Ignored;
@@ -162,6 +164,9 @@ mod tests {
             Kind::Special
         );
         assert_eq!(kind(&sec(".altinstr_replacement", ax, 0)), Kind::Special);
+        for rc in ["runtime_ptr_USER_PTR_MAX", "runtime_shift_d_hash_shift"] {
+            assert_eq!(kind(&sec(rc, elf::SHF_ALLOC, 0)), Kind::Special, "{rc}");
+        }
         assert_eq!(kind(&sec(".discard.addressable", wa, 0)), Kind::Ignored);
         assert_eq!(kind(&sec(".comment", 0, 1)), Kind::Ignored);
         assert_eq!(

@@ -101,6 +101,10 @@ pub enum SiteKind {
     SmpLock = 8,
     /// A 32-bit jump the running build may have as an 8-bit one.
     Relaxable = 9,
+    /// The immediate of a runtime constant (Linux 6.11 on, vmlinux): 8
+    /// bytes of `movabs` (`runtime_ptr_<sym>`) or 1 byte of `shrl`
+    /// (`runtime_shift_<sym>`), which boot set from the variable `<sym>`.
+    RuntimeConst = 10,
 }
 
 /// What a `ksplice_reloc.symbol` field points to.

@@ -9,7 +9,8 @@
 //! outputs, with [`meta`] writing the Ksplice metadata records (read back by
 //! [`metaread`]) and [`report`] describing what changed. [`sysmap`] reads
 //! System.map, [`layout`] compares struct layouts from DWARF, [`boot`] names the
-//! boot-time (`__init`) functions a patch changes, which are not patched, [`insn`]
+//! boot-time (`__init`) functions a patch changes, which are not patched,
+//! [`exports`] the exports (6.5+) a patch adds or removes, [`insn`]
 //! decodes what relocations need of instructions, and [`error`] holds the
 //! typed errors callers branch on.
 
@@ -18,6 +19,7 @@ pub mod classify;
 pub mod diff;
 pub mod elf;
 pub mod error;
+pub mod exports;
 pub mod insn;
 pub mod layout;
 pub mod meta;

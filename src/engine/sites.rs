@@ -1,5 +1,5 @@
 //! Boot-time rewrite sites: the places of an object's code that the running
-//! kernel may have rewritten after it was built (x86-64, Linux 6.1).
+//! kernel may have rewritten after it was built (x86-64, Linux 6.1 to 6.12).
 //!
 //! Run-pre matching compares the build with the running kernel byte for
 //! byte; at these sites the two legitimately differ, and the loader applies
@@ -7,7 +7,9 @@
 //! the way the kernel's own tools find it:
 //!
 //! * from a table the compiler or assembler emitted into the object:
-//!   `.altinstructions`, `.parainstructions`, `__jump_table`, `.smp_locks`;
+//!   `.altinstructions`, `.parainstructions`, `__jump_table`, `.smp_locks`,
+//!   and the `runtime_ptr_<sym>`/`runtime_shift_<sym>` tables of runtime
+//!   constants (Linux 6.11 on);
 //! * from a relocation, the way objtool builds its tables (which exist
 //!   only in vmlinux.o when objtool runs at link time): a call to
 //!   `__fentry__`, a jump to `__x86_return_thunk`, a call or jump to a
@@ -140,6 +142,7 @@ fn table_sites(a: &Analysis, sect: SecId) -> Vec<Site> {
         ".parainstructions" => SiteKind::Paravirt,
         "__jump_table" => SiteKind::JumpLabel,
         ".smp_locks" => SiteKind::SmpLock,
+        name if runtime_const(name).is_some() => SiteKind::RuntimeConst,
         _ => return Vec::new(),
     };
     let mut out = Vec::new();
@@ -161,7 +164,7 @@ fn points_at(a: &Analysis, sect: SecId, off: u64) -> Option<(SecId, u64)> {
         .then_some((t, toff))
 }
 
-/// The site of one table entry (layouts: see [`tables::TABLES`]).
+/// The site of one table entry (layouts: see [`tables::tables`]).
 fn entry_site(a: &Analysis, sect: SecId, start: u64, kind: SiteKind) -> Option<Site> {
     let sec = &a.obj.sections[sect];
     let (code, off) = points_at(a, sect, start)?;
@@ -169,9 +172,13 @@ fn entry_site(a: &Analysis, sect: SecId, start: u64, kind: SiteKind) -> Option<S
     s.entry = Some((sect, start));
     match kind {
         SiteKind::Alternative => {
-            s.feature = sec.read_uint(start + 8, 2)? as u16;
-            s.len = sec.read_uint(start + 10, 1)? as u8;
-            s.aux_len = sec.read_uint(start + 11, 1)? as u8;
+            let t = tables::table(&sec.name)?;
+            if is_direct_call(t, sec, start) {
+                return direct_call_site(a, s, sec.read_uint(start + t.len?, 1)? as u8);
+            }
+            s.feature = alt_feature(t, sec, start)?;
+            s.len = sec.read_uint(start + t.len?, 1)? as u8;
+            s.aux_len = sec.read_uint(start + t.other_len?, 1)? as u8;
             s.aux = points_at(a, sect, start + 4);
             if s.aux_len > 0 && s.aux.is_none() {
                 return None;
@@ -186,9 +193,74 @@ fn entry_site(a: &Analysis, sect: SecId, start: u64, kind: SiteKind) -> Option<S
             s.aux = points_at(a, sect, start + 4);
             s.aux?;
         }
+        SiteKind::RuntimeConst => {
+            s.len = runtime_const(&sec.name)?.1;
+            if !runtime_const_insn(&a.obj.sections[code].data, off, s.len) {
+                return None;
+            }
+        }
         _ => s.len = 1,
     }
     (s.len > 0).then_some(s)
+}
+
+/// `ALT_FLAG_DIRECT_CALL` in the flags of a 6.3+ alternative.
+const ALT_FLAG_DIRECT_CALL: u64 = 2;
+
+/// Whether the alternative entry at `start` is one of 6.3+'s paravirt
+/// calls (`ALT_CALL_ALWAYS`): an indirect call through a `pv_ops` slot
+/// that boot turns into a direct call to the slot's function, or nops.
+fn is_direct_call(t: &tables::Table, sec: &crate::engine::elf::Section, start: u64) -> bool {
+    t.feature == tables::FeatureField::FtFlags32
+        && sec
+            .read_uint(start + 8, 4)
+            .is_some_and(|ft| (ft >> 16) & ALT_FLAG_DIRECT_CALL != 0)
+}
+
+/// A direct-call alternative as the paravirt site it is: the original
+/// must be `call *pv_ops+8*slot(%rip)` (`ff 15`, 6 bytes), and the site
+/// carries the slot as its feature, like 6.1's `.parainstructions`.
+fn direct_call_site(a: &Analysis, mut s: Site, len: u8) -> Option<Site> {
+    let data = &a.obj.sections[s.sect].data;
+    let at = usize::try_from(s.offset).ok()?;
+    if len != 6 || data.get(at..at + 2) != Some(&[0xff, 0x15][..]) {
+        return None;
+    }
+    let r = a.reloc_at(s.sect, s.offset + 2)?;
+    if a.obj.get_symbol(r.sym)?.name != "pv_ops" || !matches!(r.r_type, 2 | 4) {
+        return None;
+    }
+    let off = r.addend.checked_add(4)?;
+    if off < 0 || off % 8 != 0 {
+        return None;
+    }
+    s.kind = SiteKind::Paravirt;
+    s.feature = u16::try_from(off / 8).ok()?;
+    s.len = len;
+    Some(s)
+}
+
+/// ALT_NOT on Linux 6.1: bit 15 of the feature word.
+const ALT_WHEN_ABSENT: u16 = 0x8000;
+
+/// An alternative's feature word as the site records carry it: the CPU
+/// feature, with [`ALT_WHEN_ABSENT`] when the replacement applies without
+/// it. `None` for an entry the records cannot express (6.3+ flags other
+/// than "not", such as paravirt's direct calls).
+fn alt_feature(t: &tables::Table, sec: &crate::engine::elf::Section, start: u64) -> Option<u16> {
+    match t.feature {
+        tables::FeatureField::Cpuid16 => Some(sec.read_uint(start + 8, 2)? as u16),
+        tables::FeatureField::FtFlags32 => {
+            let ft = sec.read_uint(start + 8, 4)?;
+            let (cpuid, flags) = ((ft & 0xffff) as u16, ft >> 16);
+            match flags {
+                0 if cpuid & ALT_WHEN_ABSENT == 0 => Some(cpuid),
+                1 if cpuid & ALT_WHEN_ABSENT == 0 => Some(cpuid | ALT_WHEN_ABSENT),
+                _ => None,
+            }
+        }
+        tables::FeatureField::None => None,
+    }
 }
 
 /// The length of the instruction at a jump label's site: a 5-byte nop or
@@ -200,4 +272,38 @@ fn jump_label_len(data: &[u8], off: u64) -> Option<u8> {
         [0x66, 0x90, ..] | [0xeb, ..] => Some(2),
         _ => None,
     }
+}
+
+/// The tables of runtime constants (`asm/runtime-const.h`, vmlinux only):
+/// each entry points at the immediate of an instruction that boot sets
+/// from the variable the section is named after, and the immediate's size:
+/// `runtime_ptr_<sym>` (`movabs`, the variable's value), `runtime_shift_<sym>`
+/// (`shrl`, its low byte).
+pub const RUNTIME_CONST_TABLES: [(&str, u8); 2] = [("runtime_ptr_", 8), ("runtime_shift_", 1)];
+
+/// For a table of runtime constants: the variable it is named after and
+/// the size of the immediates its entries point at.
+pub fn runtime_const(section: &str) -> Option<(&str, u8)> {
+    RUNTIME_CONST_TABLES
+        .iter()
+        .find_map(|&(prefix, len)| Some((section.strip_prefix(prefix)?, len)))
+}
+
+/// Whether the `len` bytes at `off` are the immediate of the kernel's
+/// runtime-constant instructions: `movabs $imm64, %reg` (REX.W `b8+r`) for
+/// 8 bytes, `shrl $imm8, %reg32` (`c1 /5`, maybe after a REX prefix) for 1.
+fn runtime_const_insn(data: &[u8], off: u64, len: u8) -> bool {
+    let Ok(off) = usize::try_from(off) else {
+        return false;
+    };
+    let (Some(op), Some(_)) = (
+        off.checked_sub(2).and_then(|b| data.get(b..off)),
+        data.get(off..off + usize::from(len)),
+    ) else {
+        return false;
+    };
+    matches!(
+        (len, op),
+        (8, [0x48 | 0x49, 0xb8..=0xbf]) | (1, [0xc1, 0xe8..=0xef])
+    )
 }

@@ -566,7 +566,7 @@ impl Analysis {
     /// Splits a table's dedicated "other" section (for example
     /// `.altinstr_replacement`) at the offsets the table's entries point to.
     fn split_table_others(&mut self) -> ObjResult<()> {
-        for t in tables::TABLES {
+        for t in tables::tables() {
             let (Some(other_name), Some(other_off)) = (t.other_sect, t.other_offset) else {
                 continue;
             };
@@ -619,15 +619,8 @@ impl Analysis {
                 let Some(tspan) = self.find_span(ts, toff) else {
                     continue;
                 };
-                let tspan = &self.spans[ts][tspan];
-                renames.push((
-                    (sect, k),
-                    format!(
-                        "{name}<target:{}+{:x}>",
-                        tspan.label,
-                        toff.wrapping_sub(tspan.start)
-                    ),
-                ));
+                let (place, off) = self.place_in_span((ts, tspan), toff);
+                renames.push(((sect, k), format!("{name}<target:{place}+{off:x}>")));
             }
         }
         for (id, label) in renames {
@@ -643,6 +636,25 @@ impl Analysis {
                 }
                 *n += 1;
             }
+        }
+    }
+
+    /// The name of `offset` of a span, for a table entry that points
+    /// there: the span's label and the distance from its start, or, in a
+    /// span of several functions (an unsplit section such as `.init.text`),
+    /// the function that holds the place and the distance from it.
+    fn place_in_span(&self, (sect, k): SpanId, offset: u64) -> (String, u64) {
+        let span = &self.spans[sect][k];
+        let func = self
+            .symbols_in(sect)
+            .iter()
+            .map(|&i| (i, &self.obj[i]))
+            .filter(|(_, s)| s.kind == object::elf::STT_FUNC && is_named(s))
+            .filter(|(_, s)| s.value > span.start && s.value <= offset)
+            .max_by_key(|(_, s)| s.value);
+        match func {
+            Some((i, s)) => (self.label(i), offset - s.value),
+            None => (span.label.clone(), offset.wrapping_sub(span.start)),
         }
     }
 

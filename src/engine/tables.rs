@@ -1,5 +1,5 @@
 //! The kernel's table sections and the layout of their entries: the one
-//! place a table layout is defined (Linux 6.1, x86-64).
+//! place a table layout is defined (x86-64, Linux 6.1 to 6.12).
 //!
 //! A table section (alternatives, the BUG table, exception table, jump
 //! labels, static calls, retpoline/return sites, exports, ...) is a list of
@@ -7,9 +7,83 @@
 //! at a second place (a replacement, a fixup, a name). The engine splits
 //! such sections into one span per entry and keeps an entry with the code
 //! it describes. Entry sizes come from the kernel's structure definitions
-//! quoted beside each entry below; they are never inferred from an object.
+//! quoted beside each entry below, chosen by the kernel version
+//! ([`use_kernel`]); they are never inferred from an object (some sizes
+//! divide by both the 6.1 and the 6.12 entry size of a table).
 
 use crate::engine::elf::Section;
+use std::cell::Cell;
+use std::fmt;
+
+/// A kernel version, as far as table layouts care: major and minor.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub struct KernelVersion {
+    /// `VERSION` of the kernel's Makefile.
+    pub major: u32,
+    /// `PATCHLEVEL` of the kernel's Makefile.
+    pub minor: u32,
+}
+
+impl KernelVersion {
+    /// The oldest kernel whose layouts this module knows.
+    pub const OLDEST: KernelVersion = KernelVersion { major: 6, minor: 1 };
+    /// The newest kernel whose layouts were checked against its source.
+    pub const NEWEST: KernelVersion = KernelVersion {
+        major: 6,
+        minor: 12,
+    };
+
+    /// Parses a kernel release or version: `6.12`, `6.12.115`,
+    /// `6.1.0-37-amd64`, `6.12.0-rc3+`.
+    pub fn parse(s: &str) -> Option<KernelVersion> {
+        let mut parts = s.trim().split(['.', '-', '+']);
+        let major = parts.next()?.parse().ok()?;
+        let minor = parts.next()?.parse().ok()?;
+        Some(KernelVersion { major, minor })
+    }
+
+    /// Whether the layouts of this version are known.
+    pub fn is_supported(self) -> bool {
+        (Self::OLDEST..=Self::NEWEST).contains(&self)
+    }
+}
+
+impl fmt::Display for KernelVersion {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}.{}", self.major, self.minor)
+    }
+}
+
+/// A kernel version whose table layouts are unknown.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct UnsupportedKernel(pub KernelVersion);
+
+impl fmt::Display for UnsupportedKernel {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "Linux {} is not supported (table layouts are known for {} to {})",
+            self.0,
+            KernelVersion::OLDEST,
+            KernelVersion::NEWEST
+        )
+    }
+}
+
+impl std::error::Error for UnsupportedKernel {}
+
+/// How an alternative entry names its CPU feature.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FeatureField {
+    /// Not an alternative.
+    None,
+    /// Linux 6.1-6.2: `u16 cpuid` at 8, bit 15 set when the replacement
+    /// applies without the feature.
+    Cpuid16,
+    /// Linux 6.3 and later: `u32 ft_flags` at 8, the feature in the low 16
+    /// bits, flags in the high 16 (bit 0: not; bit 1: direct call).
+    FtFlags32,
+}
 
 /// Layout of one entry of a table section.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -30,6 +104,10 @@ pub struct Table {
     /// zero length makes that pointer meaningless (it then points at
     /// whatever follows, often another entry's piece).
     pub other_len: Option<u64>,
+    /// Offset of a one-byte length of the code the entry is about.
+    pub len: Option<u64>,
+    /// How the entry names a CPU feature (alternatives).
+    pub feature: FeatureField,
     /// Bytes of an entry before its alignment padding, when entries are
     /// aligned apart: the last entry of a section then ends there.
     pub content_size: u64,
@@ -50,17 +128,77 @@ const fn t(
         other_offset: other,
         other_sect,
         other_len: None,
+        len: None,
+        feature: FeatureField::None,
         content_size: entry_size,
     }
 }
 
-/// Table sections of Linux 6.1 on x86-64 (entry sizes from the kernel's
-/// structure definitions; all pointers are 32-bit and relative to the field,
-/// except `.parainstructions`).
-pub const TABLES: &[Table] = &[
-    // struct alt_instr { s32 instr_offset, repl_offset; u16 cpuid; u8 instrlen, replacementlen; } __packed
+const fn ksymtab(prefix: &'static str) -> Table {
     Table {
+        prefix: true,
+        ..t(prefix, 12, Some(0), Some(4), None)
+    }
+}
+
+/// The tables every supported version lays out the same way. Linux 6.1
+/// and 6.12 agree on these structures (checked against both sources).
+macro_rules! common_tables {
+    () => {
+        [
+            // struct bug_entry { s32 bug_addr_disp, file_disp; u16 line, flags; }
+            t("__bug_table", 12, Some(0), Some(4), None),
+            // struct exception_table_entry { int insn, fixup, data; }
+            t("__ex_table", 12, Some(0), Some(4), None),
+            // struct paravirt_patch_site { u8 *instr; u8 type, len; }, each
+            // entry aligned to 8 by the assembler, so the last one is 10
+            // bytes long (gone since Linux 6.8)
+            Table {
+                content_size: 10,
+                ..t(".parainstructions", 16, Some(0), None, None)
+            },
+            // s32 lock prefix addresses
+            t(".smp_locks", 4, Some(0), None, None),
+            // struct jump_entry { s32 code, target; long key; }
+            t("__jump_table", 16, Some(0), Some(4), None),
+            // struct static_call_site { s32 addr, key; }
+            t(".static_call_sites", 8, Some(0), None, None),
+            t(".retpoline_sites", 4, Some(0), None, None),
+            t(".return_sites", 4, Some(0), None, None),
+            t(".ibt_endbr_seal", 4, Some(0), None, None),
+            // s32 addresses of direct calls (call depth tracking, 6.2 on)
+            t(".call_sites", 4, Some(0), None, None),
+            // s32 addresses of kCFI preambles (6.2 on)
+            t(".cfi_sites", 4, Some(0), None, None),
+            // struct kernel_symbol { int value_offset, name_offset,
+            // namespace_offset; } (until 6.4; then .export_symbol, which
+            // only modpost reads)
+            ksymtab("___ksymtab+"),
+            ksymtab("___ksymtab_gpl+"),
+            // s32 addresses of the immediates of runtime constants (6.11
+            // on, vmlinux only; asm/runtime-const.h): runtime_ptr_<sym>
+            // (8-byte movabs immediate), runtime_shift_<sym> (1-byte shrl)
+            Table {
+                prefix: true,
+                ..t("runtime_ptr_", 4, Some(0), None, None)
+            },
+            Table {
+                prefix: true,
+                ..t("runtime_shift_", 4, Some(0), None, None)
+            },
+        ]
+    };
+}
+
+/// Linux 6.1-6.2.
+/// struct alt_instr { s32 instr_offset, repl_offset; u16 cpuid; u8 instrlen,
+/// replacementlen; } __packed
+const TABLES_6_1: &[Table] = &{
+    let c = common_tables!();
+    let alt = Table {
         other_len: Some(11),
+        len: Some(10),
+        feature: FeatureField::Cpuid16,
         ..t(
             ".altinstructions",
             12,
@@ -68,48 +206,75 @@ pub const TABLES: &[Table] = &[
             Some(4),
             Some(".altinstr_replacement"),
         )
-    },
-    // struct bug_entry { s32 bug_addr_disp, file_disp; u16 line, flags; }
-    t("__bug_table", 12, Some(0), Some(4), None),
-    // struct exception_table_entry { int insn, fixup, data; }
-    t("__ex_table", 12, Some(0), Some(4), None),
-    // struct paravirt_patch_site { u8 *instr; u8 type, len; }, each entry
-    // aligned to 8 by the assembler, so the last one is 10 bytes long
-    Table {
-        content_size: 10,
-        ..t(".parainstructions", 16, Some(0), None, None)
-    },
-    // s32 lock prefix addresses
-    t(".smp_locks", 4, Some(0), None, None),
-    // struct jump_entry { s32 code, target; long key; }
-    t("__jump_table", 16, Some(0), Some(4), None),
-    // struct static_call_site { s32 addr, key; }
-    t(".static_call_sites", 8, Some(0), None, None),
-    t(".retpoline_sites", 4, Some(0), None, None),
-    t(".return_sites", 4, Some(0), None, None),
-    t(".ibt_endbr_seal", 4, Some(0), None, None),
-    // struct kernel_symbol { int value_offset, name_offset, namespace_offset; }
-    Table {
-        name: "___ksymtab+",
-        prefix: true,
-        entry_size: 12,
-        addr_offset: Some(0),
-        other_offset: Some(4),
-        other_sect: None,
-        other_len: None,
-        content_size: 12,
-    },
-    Table {
-        name: "___ksymtab_gpl+",
-        prefix: true,
-        entry_size: 12,
-        addr_offset: Some(0),
-        other_offset: Some(4),
-        other_sect: None,
-        other_len: None,
-        content_size: 12,
-    },
-];
+    };
+    [
+        alt, c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7], c[8], c[9], c[10], c[11], c[12],
+        c[13], c[14],
+    ]
+};
+
+/// Linux 6.3-6.12.
+/// struct alt_instr { s32 instr_offset, repl_offset; u32 ft_flags; u8
+/// instrlen, replacementlen; } __packed
+const TABLES_6_3: &[Table] = &{
+    let c = common_tables!();
+    let alt = Table {
+        other_len: Some(13),
+        len: Some(12),
+        feature: FeatureField::FtFlags32,
+        ..t(
+            ".altinstructions",
+            14,
+            Some(0),
+            Some(4),
+            Some(".altinstr_replacement"),
+        )
+    };
+    [
+        alt, c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7], c[8], c[9], c[10], c[11], c[12],
+        c[13], c[14],
+    ]
+};
+
+thread_local! {
+    static ACTIVE: Cell<(Option<KernelVersion>, &'static [Table])> =
+        const { Cell::new((None, TABLES_6_1)) };
+}
+
+/// The tables of `v`.
+pub fn tables_of(v: KernelVersion) -> Result<&'static [Table], UnsupportedKernel> {
+    if !v.is_supported() {
+        return Err(UnsupportedKernel(v));
+    }
+    Ok(if v < (KernelVersion { major: 6, minor: 3 }) {
+        TABLES_6_1
+    } else {
+        TABLES_6_3
+    })
+}
+
+/// Selects the layouts of kernel `v` for this thread's later calls.
+/// Until then the layouts are Linux 6.1's and [`kernel`] is `None`: a
+/// caller reading a kernel's objects must then refuse those whose layout
+/// depends on the version ([`VERSIONED_TABLES`]).
+pub fn use_kernel(v: KernelVersion) -> Result<(), UnsupportedKernel> {
+    let t = tables_of(v)?;
+    ACTIVE.with(|a| a.set((Some(v), t)));
+    Ok(())
+}
+
+/// The kernel version whose layouts are in use, once one was selected.
+pub fn kernel() -> Option<KernelVersion> {
+    ACTIVE.with(|a| a.get().0)
+}
+
+/// The tables whose entry layout differs between supported versions.
+pub const VERSIONED_TABLES: &[&str] = &[".altinstructions"];
+
+/// The table layouts in use (see [`use_kernel`]).
+pub fn tables() -> &'static [Table] {
+    ACTIVE.with(|a| a.get().1)
+}
 
 impl Table {
     /// Whether a section of `size` bytes holds whole entries (the last one
@@ -129,7 +294,7 @@ impl Table {
 
 /// The table layout for a section name, if it is a table.
 pub fn table(name: &str) -> Option<&'static Table> {
-    TABLES.iter().find(|t| {
+    tables().iter().find(|t| {
         if t.prefix {
             name.starts_with(t.name)
         } else {
@@ -141,7 +306,7 @@ pub fn table(name: &str) -> Option<&'static Table> {
 /// True when `name` is the "other" section of some table (for example
 /// `.altinstr_replacement`).
 pub fn is_table_other(name: &str) -> bool {
-    TABLES.iter().any(|t| t.other_sect == Some(name))
+    tables().iter().any(|t| t.other_sect == Some(name))
 }
 
 #[cfg(test)]
@@ -153,6 +318,53 @@ mod tests {
         assert_eq!(table("___ksymtab+printk").map(|t| t.entry_size), Some(12));
         assert!(table("___ksymtab").is_none());
         assert_eq!(table("__jump_table").map(|t| t.entry_size), Some(16));
+    }
+
+    #[test]
+    fn versions_parse_and_choose_layouts() {
+        let v = |s| KernelVersion::parse(s).unwrap();
+        assert_eq!(
+            v("6.12.115"),
+            KernelVersion {
+                major: 6,
+                minor: 12
+            }
+        );
+        assert_eq!(v("6.1.0-37-amd64"), KernelVersion { major: 6, minor: 1 });
+        assert_eq!(v("6.12.0-rc3+").minor, 12);
+        assert!(KernelVersion::parse("six").is_none());
+        let alt = |s| {
+            tables_of(v(s))
+                .unwrap()
+                .iter()
+                .find(|t| t.name == ".altinstructions")
+                .map(|t| (t.entry_size, t.len, t.other_len))
+        };
+        assert_eq!(alt("6.1.190"), Some((12, Some(10), Some(11))));
+        assert_eq!(alt("6.2"), Some((12, Some(10), Some(11))));
+        assert_eq!(alt("6.3"), Some((14, Some(12), Some(13))));
+        assert_eq!(alt("6.12.117"), Some((14, Some(12), Some(13))));
+        assert!(tables_of(v("5.15")).is_err());
+        assert!(tables_of(v("6.13")).is_err());
+    }
+
+    #[test]
+    fn selection_is_per_thread_and_changes_the_lookup() {
+        std::thread::spawn(|| {
+            assert_eq!(kernel(), None);
+            assert_eq!(table(".altinstructions").unwrap().entry_size, 12);
+            use_kernel(KernelVersion {
+                major: 6,
+                minor: 12,
+            })
+            .unwrap();
+            assert_eq!(table(".altinstructions").unwrap().entry_size, 14);
+            let alt = table(".altinstructions").unwrap();
+            assert!(alt.fits(28) && !alt.fits(24));
+            assert_eq!(table(".call_sites").map(|t| t.entry_size), Some(4));
+        })
+        .join()
+        .unwrap();
     }
 
     #[test]

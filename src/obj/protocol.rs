@@ -8,8 +8,10 @@
 use crate::engine::boot;
 use crate::engine::elf::Object;
 use crate::engine::error::ObjError;
+use crate::engine::exports;
 use crate::engine::span::HashSet;
 use crate::engine::sysmap::{self, SystemMap};
+use crate::engine::tables::{self, KernelVersion};
 use crate::engine::transform;
 use crate::util::fsutil::{self, ObjLock};
 use crate::util::log;
@@ -82,8 +84,47 @@ pub fn load_object(path: &Path) -> Result<Object> {
 }
 
 /// Parses the contents of the object file `path`, naming it in any error.
+/// An object holding a table whose layout depends on the kernel version is
+/// refused while the version is unknown ([`select_kernel`]).
 fn parse_object(path: &Path, data: &[u8]) -> Result<Object> {
-    Object::parse(data).map_err(|e| anyhow!("{}: {e}", path.display()))
+    let obj = Object::parse(data).map_err(|e| anyhow!("{}: {e}", path.display()))?;
+    if tables::kernel().is_none()
+        && let Some(t) = tables::VERSIONED_TABLES
+            .iter()
+            .find(|t| obj.section_by_name(t).is_some())
+    {
+        bail!(
+            "{}: {t}: its layout depends on the kernel version, which is unknown \
+             (set {KERNEL_VERSION_VAR}, or run in the kernel's object tree)",
+            path.display()
+        );
+    }
+    Ok(obj)
+}
+
+/// The environment variable naming the target kernel's version.
+pub const KERNEL_VERSION_VAR: &str = "KSPLICE_KERNEL_VERSION";
+
+/// Selects the table layouts of the kernel the objects belong to, from
+/// the first of: `$KSPLICE_KERNEL_VERSION` (Makefile.ksplice sets it),
+/// `$KERNELVERSION` (Kbuild exports it to the commands it runs), the
+/// object tree's `include/config/kernel.release` in the current directory.
+/// With none of them the version stays unknown (see [`parse_object`]); a
+/// version the engine has no layouts for is an error.
+pub fn select_kernel() -> Result<()> {
+    let release = "include/config/kernel.release";
+    let (from, text) = if let Ok(v) = std::env::var(KERNEL_VERSION_VAR) {
+        (format!("${KERNEL_VERSION_VAR}"), v)
+    } else if let Ok(v) = std::env::var("KERNELVERSION") {
+        ("$KERNELVERSION".to_string(), v)
+    } else if let Ok(v) = std::fs::read_to_string(release) {
+        (release.to_string(), v)
+    } else {
+        return Ok(());
+    };
+    let v = KernelVersion::parse(&text)
+        .ok_or_else(|| anyhow!("{from}: '{}' is not a kernel version", text.trim()))?;
+    tables::use_kernel(v).map_err(|e| anyhow!("{from}: {e}"))
 }
 
 /// The System.map of `$KSPLICE_CONFIG_DIR` (empty without it), reduced to
@@ -168,6 +209,18 @@ pub fn snap(arg: &str) -> Result<()> {
     empty_diff(&f)
 }
 
+/// Refuses a patch that adds or removes an export of Linux 6.5 and later
+/// (`.export_symbol`): the running kernel's export table cannot change.
+fn refuse_export_changes(obj_name: &str, pre: &Object, post: &Object) -> Result<()> {
+    let (added, removed) = exports::changed_exports(pre, post);
+    let what = match (added.first(), removed.first()) {
+        (Some(s), _) => format!("adds the export {s}"),
+        (None, Some(s)) => format!("removes the export {s}"),
+        (None, None) => return Ok(()),
+    };
+    bail!("{obj_name}: the patch {what}: an update cannot change the running kernel's export table")
+}
+
 /// `diff OBJ.KSPLICE`: compares OBJ with OBJ.KSPLICE_pre.
 pub fn diff(arg: &str) -> Result<()> {
     let f = Files::from_arg(arg, MARKER)?;
@@ -193,6 +246,7 @@ pub fn diff(arg: &str) -> Result<()> {
     let kid = std::env::var("KSPLICE_KID").unwrap_or_else(|_| "unknown".to_string());
     let obj_name = f.obj.to_string_lossy().into_owned();
     let pre_name = f.pre().to_string_lossy().into_owned();
+    refuse_export_changes(&obj_name, &pre, &post)?;
     let boot_only = boot::changed_init_functions(&pre, &post);
     let (mut nc, old) =
         transform::keep_new_and_old_code(pre, &pre_name, post, &obj_name, &kid, &map)

@@ -32,7 +32,14 @@ pub const PROTOCOL_SUFFIXES: &[&str] = &[
 
 /// Environment variables that influence the tool and are removed from the
 /// environment of every run unless a test sets them explicitly.
-const SCRUBBED_ENV: &[&str] = &["LD", "KSPLICE_VERBOSE", "KSPLICE_CONFIG_DIR", "KSPLICE_KID"];
+const SCRUBBED_ENV: &[&str] = &[
+    "LD",
+    "KSPLICE_VERBOSE",
+    "KSPLICE_CONFIG_DIR",
+    "KSPLICE_KID",
+    "KSPLICE_KERNEL_VERSION",
+    "KERNELVERSION",
+];
 
 /// A fresh, uniquely named directory under `std::env::temp_dir()`.
 ///

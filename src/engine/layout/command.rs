@@ -16,7 +16,7 @@ pub enum CommandError {
 impl fmt::Display for CommandError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            CommandError::NoCommand(o) => write!(f, "no 'cmd_{o} :=' line"),
+            CommandError::NoCommand(o) => write!(f, "no 'cmd_{o} :=' or 'savedcmd_{o} :=' line"),
             CommandError::Quoting(e) => write!(f, "cannot split the command: {e}"),
             CommandError::NoOutput(o) => write!(f, "the command has no '-o {o}'"),
         }
@@ -48,10 +48,13 @@ pub fn debug_compile_command(
     object: &str,
     out: &str,
 ) -> Result<Vec<String>, CommandError> {
+    // Linux 6.1 writes `cmd_OBJ :=` (and `savedcmd_OBJ :=` for some
+    // targets); 6.12 writes `savedcmd_OBJ :=` only.
     let key = format!("cmd_{object} :=");
+    let saved = format!("savedcmd_{object} :=");
     let line = cmd_file
         .lines()
-        .find_map(|l| l.strip_prefix(&key))
+        .find_map(|l| l.strip_prefix(&key).or_else(|| l.strip_prefix(&saved)))
         .ok_or_else(|| CommandError::NoCommand(object.to_string()))?;
     let line = line.replace("$(pound)", "#").replace("$$", "$");
     let words = crate::util::fsutil::shell_words(&line)
@@ -138,5 +141,17 @@ mod tests {
             debug_compile_command("cmd_a.o := gcc '-c a.c -o a.o", "a.o", "o"),
             Err(CommandError::Quoting(_))
         ));
+    }
+
+    #[test]
+    fn linux_6_12_saved_commands_are_read() {
+        let cmd = "savedcmd_kernel/sys.o := gcc -Wp,-MMD,kernel/.sys.o.d -O2 -c -o kernel/sys.o kernel/sys.c\n";
+        let c = debug_compile_command(cmd, "kernel/sys.o", "out.o").unwrap();
+        assert_eq!(c[..4], ["gcc", "-O2", "-c", "-o"]);
+        assert_eq!(c[4], "out.o");
+        assert_eq!(
+            debug_compile_command(cmd, "kernel/sy.o", "o"),
+            Err(CommandError::NoCommand("kernel/sy.o".into()))
+        );
     }
 }

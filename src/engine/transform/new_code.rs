@@ -11,11 +11,11 @@ use super::{NewCode, loader_resolves, unsupported_at};
 use crate::engine::classify::Kind;
 use crate::engine::diff::{Diff, SpanId};
 use crate::engine::elf::howto;
-use crate::engine::elf::{Object, Reloc, SecId};
+use crate::engine::elf::{Object, Reloc, SecId, SymId};
 use crate::engine::error::{ObjError, ObjResult};
-use crate::engine::meta::{HowtoType, SiteKind};
+use crate::engine::meta::{HowtoType, SiteKind, SymRef};
 use crate::engine::report::Report;
-use crate::engine::sites::{Site, find_sites};
+use crate::engine::sites::{self, Site, find_sites};
 use crate::engine::span::{Analysis, is_named, label_file};
 use crate::engine::sysmap::SystemMap;
 use crate::engine::tables;
@@ -50,6 +50,8 @@ pub(super) fn new_code_of(
     drop_running_exports(&mut d);
     keep_referenced_strings(&mut d);
     let core_sites = take_core_sites(&mut d.new);
+    refuse_runtime_consts_left(&d.new)?;
+    refuse_alternatives_left(&d.new)?;
     d.new.compute_shifts();
     if !report.has_changes() {
         return Ok((
@@ -120,11 +122,20 @@ fn keep_referenced_strings(d: &mut Diff) {
 /// processes them once the new code's relocations are filled:
 /// alternatives (their replacement may carry a canary until then) and jump
 /// labels whose key the new code does not define (the core sets them from
-/// the key's state). Static-call sites are dropped: the calls go through
-/// the trampoline, as compiled, which is what the sites would be patched to.
+/// the key's state), jumps to the return thunk (the module loader would
+/// find their target unfilled; the core writes a return or a jump to the
+/// thunk boot chose), 6.3+'s paravirt calls (the core writes the call to the
+/// slot's function, as boot did), runtime constants (the module loader never sets them;
+/// the core writes the variable's value, as boot did). Static-call sites
+/// are dropped: the calls go through the trampoline, as compiled, which is
+/// what the sites would be patched to.
 fn take_core_sites(a: &mut Analysis) -> Vec<Site> {
     let mut out = Vec::new();
     for s in find_sites(a) {
+        if s.kind == SiteKind::Return && s.entry.is_none() && site_kept(a, &s) {
+            out.push(s);
+            continue;
+        }
         let Some((tsect, tstart)) = s.entry else {
             continue;
         };
@@ -134,6 +145,10 @@ fn take_core_sites(a: &mut Analysis) -> Vec<Site> {
         let keep_site = match s.kind {
             SiteKind::Alternative => true,
             SiteKind::JumpLabel => !key_is_kept(a, tsect, tstart),
+            SiteKind::RuntimeConst => true,
+            // 6.3+'s paravirt calls are alternatives: the module loader
+            // would read the call's pv_ops pointer before the core fills it
+            SiteKind::Paravirt => a.obj.sections[tsect].name == ".altinstructions",
             _ => false,
         };
         if entry_kept && keep_site {
@@ -153,6 +168,51 @@ fn take_core_sites(a: &mut Analysis) -> Vec<Site> {
     out
 }
 
+/// The variable holding the return thunk boot chose (x86's
+/// `apply_returns` jumps there, or returns in place).
+const RETURN_THUNK_VAR: &str = "x86_return_thunk";
+
+/// Whether the code at a site is kept.
+fn site_kept(a: &Analysis, s: &Site) -> bool {
+    a.find_span(s.sect, s.offset)
+        .is_some_and(|k| a.spans[s.sect][k].keep)
+}
+
+/// A runtime constant kept in new code that is no core site (not at a
+/// `movabs` or `shrl` immediate) would keep its placeholder: refused.
+fn refuse_runtime_consts_left(a: &Analysis) -> ObjResult<()> {
+    for sect in a.spans.ids() {
+        let name = &a.obj.sections[sect].name;
+        if sites::runtime_const(name).is_none() {
+            continue;
+        }
+        if let Some(sp) = a.spans[sect].iter().find(|s| s.keep) {
+            return Err(ObjError::Unsupported(format!(
+                "runtime constant {name}+{:#x} ({}): not the immediate of a movabs or shrl, \
+                 the new code would keep its placeholder",
+                sp.start, sp.label
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// An alternative kept in new code that is no core site (flags the site
+/// records cannot express) would be applied by the module loader before
+/// the core fills its relocations: refused.
+fn refuse_alternatives_left(a: &Analysis) -> ObjResult<()> {
+    let Some(sect) = a.obj.section_by_name(".altinstructions") else {
+        return Ok(());
+    };
+    match a.spans[sect].iter().find(|s| s.keep) {
+        Some(sp) => Err(ObjError::Unsupported(format!(
+            "alternative {} (.altinstructions+{:#x}): flags the core cannot apply",
+            sp.label, sp.start
+        ))),
+        None => Ok(()),
+    }
+}
+
 /// Whether the key of the jump label entry at `start` of `sect` is kept in
 /// the new code (a key the patch defines: the module loader handles it).
 fn key_is_kept(a: &Analysis, sect: SecId, start: u64) -> bool {
@@ -165,7 +225,7 @@ fn key_is_kept(a: &Analysis, sect: SecId, start: u64) -> bool {
 /// code) that kept entries point to.
 fn keep_table_others(a: &mut Analysis) -> bool {
     let mut changed = false;
-    for t in tables::TABLES {
+    for t in tables::tables() {
         let (Some(off), Some(_)) = (t.other_offset, t.other_sect) else {
             continue;
         };
@@ -340,6 +400,12 @@ impl Emit<'_> {
                         .site(&mut self.out, at, aux, s.kind, s.len, s.aux_len, s.feature);
                 }
                 SiteKind::JumpLabel => self.jump_label_record(s, at)?,
+                SiteKind::RuntimeConst => self.runtime_const_record(s, at)?,
+                SiteKind::Return => self.return_record(s, at)?,
+                SiteKind::Paravirt => {
+                    self.meta
+                        .site(&mut self.out, at, None, s.kind, s.len, 0, s.feature);
+                }
                 _ => {}
             }
         }
@@ -403,6 +469,91 @@ impl Emit<'_> {
             target,
         );
         Ok(())
+    }
+
+    /// A runtime constant the core sets as boot did: `aux` is the variable
+    /// the entry's table is named after (a ksplice relocation, resolved
+    /// like any symbol of the update), whose first `len` bytes the core
+    /// writes at the immediate (its value, or its low byte for a shift).
+    fn runtime_const_record(&mut self, s: &Site, at: (SecId, u64)) -> ObjResult<()> {
+        let (tsect, _) = s.entry.ok_or_else(|| self.site_error(s, "no entry"))?;
+        let var = sites::runtime_const(&self.a.obj.sections[tsect].name)
+            .map(|(v, _)| v.to_string())
+            .filter(|v| !v.is_empty())
+            .ok_or_else(|| self.site_error(s, "a table without a variable"))?;
+        self.variable_site_record(s, at, var, tsect)
+    }
+
+    /// A return-thunk jump of the new code the core sets as boot set the
+    /// original's: `aux` is the kernel's `x86_return_thunk` variable (the
+    /// thunk boot chose), for when the CPU wants return thunks.
+    fn return_record(&mut self, s: &Site, at: (SecId, u64)) -> ObjResult<()> {
+        self.variable_site_record(s, at, RETURN_THUNK_VAR.to_string(), s.sect)
+    }
+
+    /// A site record whose `aux` is the address of the kernel variable
+    /// `var`, through a ksplice relocation (by the pre object's label when
+    /// the object has a symbol of that name, else deferred to finalize).
+    fn variable_site_record(
+        &mut self,
+        s: &Site,
+        at: (SecId, u64),
+        var: String,
+        tsect: SecId,
+    ) -> ObjResult<()> {
+        let (symref, target) = match self.a_symbol_named(&var) {
+            None => (SymRef::Deferred(var), 0),
+            Some(sym) => {
+                let r = Reloc {
+                    offset: 0,
+                    r_type: object::elf::R_X86_64_64,
+                    sym,
+                    addend: 0,
+                };
+                if let Some((t, k)) = self.a.reloc_target_span(tsect, &r)
+                    && self.a.spans[t][k].keep
+                {
+                    let why = format!("{var} is the update's own: boot never set it");
+                    return Err(self.site_error(s, &why));
+                }
+                let (symref, rebase) = self.reloc_symbol(tsect, &r);
+                (symref, self.a.target_offset(tsect, &r).wrapping_add(rebase))
+            }
+        };
+        let rec = self.meta.site(&mut self.out, at, None, s.kind, s.len, 0, 0);
+        let h = howto::howto(object::elf::R_X86_64_64)
+            .map_err(|_| self.site_error(s, "no howto for a pointer"))?;
+        let howto = self
+            .meta
+            .howto(&mut self.out, HowtoType::Reloc, Some(h), h.size);
+        let field = (rec.0, rec.1 + 8);
+        self.meta.reloc(
+            &mut self.out,
+            ".ksplice_sites",
+            field,
+            symref,
+            howto,
+            0,
+            target,
+        );
+        Ok(())
+    }
+
+    /// The symbol of the input named `name` (not a section or file symbol),
+    /// defined ones first.
+    fn a_symbol_named(&self, name: &str) -> Option<SymId> {
+        let named: Vec<(SymId, bool)> = self
+            .a
+            .obj
+            .symbols_with_ids()
+            .filter(|(_, s)| s.name == name && !s.is_section() && !s.is_file())
+            .map(|(i, s)| (i, s.is_undefined()))
+            .collect();
+        named
+            .iter()
+            .find(|(_, undefined)| !undefined)
+            .or(named.first())
+            .map(|&(i, _)| i)
     }
 
     /// Writes the nop of the site's size over the jump the compiler emitted.

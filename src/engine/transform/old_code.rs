@@ -36,9 +36,10 @@ fn old_code_rewrites(name: &str, kind: Kind) -> bool {
         || tables::is_table_other(name)
 }
 
-/// The tables of boot-time rewrites. Old code does not carry them: the
-/// module loader would act on them (patching canaries), and the loader's
-/// matching reads the `ksplice_site` records made from them instead.
+/// The tables of boot-time rewrites (with those of runtime constants,
+/// [`is_site_table`]). Old code does not carry them: the module loader
+/// would act on them (patching canaries), and the loader's matching reads
+/// the `ksplice_site` records made from them instead.
 const SITE_TABLES: &[&str] = &[
     ".altinstructions",
     ".parainstructions",
@@ -48,7 +49,14 @@ const SITE_TABLES: &[&str] = &[
     ".retpoline_sites",
     ".return_sites",
     ".ibt_endbr_seal",
+    ".call_sites",
+    ".cfi_sites",
 ];
+
+/// Whether old code leaves out table `name` for its `ksplice_site` records.
+fn is_site_table(name: &str) -> bool {
+    SITE_TABLES.contains(&name) || sites::runtime_const(name).is_some()
+}
 
 /// keep-old-code of an analysis made with `split_tables` (its keep flags
 /// and shifts are recomputed from scratch).
@@ -91,7 +99,7 @@ fn mark_old_code(a: &mut Analysis) {
         }
     }
     for sect in a.spans.ids() {
-        if SITE_TABLES.contains(&a.obj.sections[sect].name.as_str()) {
+        if is_site_table(&a.obj.sections[sect].name) {
             for s in a.spans[sect].iter_mut() {
                 s.keep = false;
             }
