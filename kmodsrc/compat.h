@@ -13,6 +13,23 @@
  */
 #define KS_PV_NOP_NAMES { "_paravirt_nop", "nop_func" }
 
+#include <asm/cpufeature.h>
+
+/*
+ * Call depth tracking (6.2+, X86_FEATURE_CALL_DEPTH): boot redirects
+ * direct calls to an accounting thunk in the padding before the function.
+ */
+#ifdef X86_FEATURE_CALL_DEPTH
+#define ks_call_depth_active() boot_cpu_has(X86_FEATURE_CALL_DEPTH)
+#else
+#define ks_call_depth_active() false
+#endif
+#ifdef CONFIG_FUNCTION_PADDING_BYTES
+#define KS_CALL_PADDING CONFIG_FUNCTION_PADDING_BYTES
+#else
+#define KS_CALL_PADDING 16
+#endif
+
 #ifdef CONFIG_PARAVIRT
 #include <asm/paravirt_types.h>
 

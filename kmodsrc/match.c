@@ -15,6 +15,7 @@
 #include <linux/stringhash.h>
 #include <linux/uaccess.h>
 #include "core.h"
+#include "compat.h"
 
 /* ------------------------------------------------------------ symbols */
 
@@ -261,6 +262,35 @@ int ksplice_learn(struct cmp_ctx *c, const struct ksplice_symbol *sym,
 }
 
 /*
+ * With call depth tracking (6.2+, retbleed=stuff), boot points direct
+ * calls into the padding before their function, where it wrote a thunk
+ * that accounts the call and runs on into the function. A running call
+ * that lands less than a padding before an address the symbol has (known,
+ * or in System.map) is a call to that address.
+ */
+static unsigned long call_thunk_dest(struct cmp_ctx *c, const struct ksplice_symbol *sym,
+				     unsigned long to)
+{
+	struct value *known = value_find(c->change->priv, sym->label);
+	unsigned long cands[16];
+	int n, k, d;
+
+	if (!ks_call_depth_active())
+		return to;
+	if (known)
+		return known->val > to && known->val - to <= KS_CALL_PADDING ? known->val : to;
+	n = candidates(c->change, sym, cands, ARRAY_SIZE(cands));
+	for (k = 0; k < n; k++)
+		if (cands[k] == to)
+			return to;
+	for (d = 1; d <= KS_CALL_PADDING; d++)
+		for (k = 0; k < n; k++)
+			if (cands[k] == to + d)
+				return to + d;
+	return to;
+}
+
+/*
  * One relocated field of the old code (at old) and its running bytes (at
  * run, address run_addr): the value it implies is learnt. Fields the module
  * loader filled (not the canary) must be the same bytes.
@@ -283,6 +313,8 @@ static int cmp_field(struct cmp_ctx *c, const struct ksplice_reloc *r,
 	val = field_read(run, h) - r->insn_addend - r->target_addend;
 	if (h->pcrel)
 		val += run_addr;
+	if (h->pcrel && h->size == 4 && r->blank_addr > c->old_base && old[-1] == 0xe8)
+		val = call_thunk_dest(c, r->symbol, val);
 	return ksplice_learn(c, r->symbol, val, r->blank_addr);
 }
 

@@ -457,6 +457,15 @@ static int static_call_rule(struct cmp_ctx *c, const struct ksplice_site *s,
 	return refuse(c, s, "neither the trampoline nor its function", run, s->len);
 }
 
+/*
+ * Whether a running call that lands at dest calls fn: dest is fn, or,
+ * with call depth tracking, the accounting thunk in the padding before fn.
+ */
+static bool is_call_to(unsigned long dest, unsigned long fn)
+{
+	return dest == fn || (ks_call_depth_active() && dest < fn && fn - dest <= KS_CALL_PADDING);
+}
+
 /* Whether a pv_ops function does nothing: boot patches its calls to nops. */
 bool ksplice_pv_is_nop(unsigned long fn)
 {
@@ -478,7 +487,8 @@ static int paravirt_rule(struct cmp_ctx *c, const struct ksplice_site *s,
 		return SITE_SAME;
 	if (fn && ksplice_is_nops(run, s->len) && ksplice_pv_is_nop(fn))
 		return SITE_OK;
-	if (fn && s->len >= 5 && run[0] == 0xe8 && branch_target(run, run_addr, 5) == fn &&
+	if (fn && s->len >= 5 && run[0] == 0xe8 &&
+	    is_call_to(branch_target(run, run_addr, 5), fn) &&
 	    ksplice_is_nops(run + 5, s->len - 5))
 		return SITE_OK;
 	return refuse(c, s, "neither the indirect call, a call to its op nor nops", run, s->len);

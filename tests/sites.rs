@@ -225,6 +225,25 @@ fn linux_6_12_new_code_gives_paravirt_calls_to_the_core() {
 }
 
 #[test]
+fn an_endbr_after_call_padding_is_a_site() {
+    // Linux 6.2+'s CALL_PADDING: 16 bytes of nops before each function, in
+    // its section; the function (and its endbr64) starts at 16.
+    let dir = scratch("sites_padding");
+    let src = dir.join("pad.c");
+    std::fs::write(&src, "int f(int x) { return x * 7; }\n").unwrap();
+    let o = dir.join("pad.o");
+    let flags: &[&str] = &["-fcf-protection=branch", "-fpatchable-function-entry=16,16"];
+    gcc(None, &[KFLAGS, flags], &src, &o).unwrap();
+    let a = analysis(Object::parse(&std::fs::read(&o).unwrap()).unwrap());
+    let sites = find_sites(&a);
+    assert_eq!(
+        sites_of(&a, &sites, ".text.f"),
+        [(16, SiteKind::Endbr, 4)],
+        "the function's endbr64 past the padding"
+    );
+}
+
+#[test]
 fn a_call_to_a_local_function_is_not_relaxable_and_plain_code_has_no_sites() {
     let a = analysis(rewrites());
     let sites = find_sites(&a);

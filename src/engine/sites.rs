@@ -15,8 +15,9 @@
 //!   `__fentry__`, a jump to `__x86_return_thunk`, a call or jump to a
 //!   retpoline thunk or a static-call trampoline, a jump to code of the same
 //!   object that the assembler may have relaxed in the running build;
-//! * from the code itself: an `endbr64` at a function's entry, which the
-//!   kernel seals when nothing takes the function's address.
+//! * from the code itself: an `endbr64` at a function's entry (the
+//!   section's start, or past the call padding of 6.2+), which the kernel
+//!   seals when nothing takes the function's address.
 
 use crate::engine::classify::Kind;
 use crate::engine::elf::{Reloc, SecId, SymSection};
@@ -54,8 +55,14 @@ pub fn find_sites(a: &Analysis) -> Vec<Site> {
     let mut out = Vec::new();
     for (sect, sec) in a.obj.sections_with_ids() {
         if a.kinds[sect] == Kind::Text {
-            if sec.data.starts_with(&ENDBR64) {
-                out.push(site(sect, 0, SiteKind::Endbr, 4));
+            for at in function_entries(a, sect) {
+                if sec
+                    .data
+                    .get(at as usize..)
+                    .is_some_and(|d| d.starts_with(&ENDBR64))
+                {
+                    out.push(site(sect, at, SiteKind::Endbr, 4));
+                }
             }
             for r in &sec.relocs {
                 out.extend(reloc_site(a, sect, r));
@@ -65,6 +72,22 @@ pub fn find_sites(a: &Analysis) -> Vec<Site> {
     }
     out.sort_by_key(|s| (s.sect, s.offset, s.kind as u16));
     out
+}
+
+/// Where functions start in a text section: its start and every function
+/// symbol (after 6.2's call padding, a function starts 16 bytes in).
+fn function_entries(a: &Analysis, sect: SecId) -> Vec<u64> {
+    let mut at: Vec<u64> = a
+        .symbols_in(sect)
+        .iter()
+        .map(|&i| &a.obj[i])
+        .filter(|s| s.kind == object::elf::STT_FUNC)
+        .map(|s| s.value)
+        .chain([0])
+        .collect();
+    at.sort_unstable();
+    at.dedup();
+    at
 }
 
 fn site(sect: SecId, offset: u64, kind: SiteKind, len: u8) -> Site {

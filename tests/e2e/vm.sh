@@ -41,11 +41,14 @@ INIT
 	chmod +x "$dir/root/init"
 	(cd "$dir/root" && find . | cpio -o -H newc 2>/dev/null | gzip -1) > "$dir/initrd.gz"
 	# Software emulation by default: /dev/kvm may exist and not work (nested).
+	# KSPLICE_VM_CPU picks qemu's CPU model, KSPLICE_VM_APPEND adds to the
+	# kernel command line (for example a mitigation the default CPU lacks).
 	local accel=()
 	[ "${KSPLICE_VM_KVM:-0}" = 1 ] && accel=(-enable-kvm)
+	[ -n "${KSPLICE_VM_CPU:-}" ] && accel+=(-cpu "$KSPLICE_VM_CPU")
 	timeout "${KSPLICE_VM_TIMEOUT:-180}" qemu-system-x86_64 "${accel[@]}" -smp 2 -m 256 -nographic -no-reboot \
 		-kernel "$kernel" -initrd "$dir/initrd.gz" \
-		-append "console=ttyS0 panic=-1" > "$log" 2>&1 < /dev/null
+		-append "console=ttyS0 panic=-1${KSPLICE_VM_APPEND:+ $KSPLICE_VM_APPEND}" > "$log" 2>&1 < /dev/null
 	local qrc=$?
 	rm -rf "$dir"
 	[ "$qrc" -eq 124 ] && return 124
