@@ -349,6 +349,23 @@ mod tests {
     }
 
     #[test]
+    fn version_parsing_never_panics() {
+        let alphabet = ["", "6", ".", "-", "+", "12", "x", "99999999999", " ", "\n"];
+        for a in alphabet {
+            for b in alphabet {
+                for c in alphabet {
+                    for d in alphabet {
+                        let s = format!("{a}{b}{c}{d}");
+                        if let Some(v) = KernelVersion::parse(&s) {
+                            let _ = tables_of(v);
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
     fn selection_is_per_thread_and_changes_the_lookup() {
         std::thread::spawn(|| {
             assert_eq!(kernel(), None);
