@@ -25,6 +25,8 @@
 
 mod support;
 
+use std::os::unix::process::ExitStatusExt;
+
 use std::fs;
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
@@ -1477,6 +1479,33 @@ fn view_lists_applied_updates() {
     let empty = Fake::new("viewempty");
     let out = empty.run(VIEW, &[]);
     assert_eq!((out.code, out.stdout.as_str()), (Some(0), ""));
+}
+
+#[test]
+fn view_into_a_closed_pipe_ends_quietly() {
+    // `ksplice-view | grep -q ID`: the reader leaves after its first line.
+    let fake = Fake::new("viewpipe");
+    for i in 0..200 {
+        fake.install_update(&format!("u{i}"), StageFile::Text("applied"));
+    }
+    let mut c = Command::new(VIEW);
+    c.current_dir(&fake.dir)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    for (k, v) in &fake.env {
+        c.env(k, v);
+    }
+    let mut child = c.spawn().unwrap();
+    drop(child.stdout.take());
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    assert!(
+        out.status.success() || out.status.signal() == Some(13),
+        "{:?}: {stderr}",
+        out.status
+    );
 }
 
 #[test]

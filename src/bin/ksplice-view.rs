@@ -37,6 +37,7 @@ struct Cli {
 }
 
 fn main() -> ExitCode {
+    ksplice::util::interrupt::default_sigpipe();
     update::tool_main("ksplice-view", |c: &Cli| &c.common, None, run)
 }
 

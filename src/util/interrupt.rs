@@ -13,6 +13,18 @@ pub fn install_handler() {
     let _ = ctrlc::set_handler(|| INTERRUPTED.store(true, Ordering::SeqCst));
 }
 
+/// Restores SIGPIPE's default action, for a read-only tool whose output
+/// may go to a reader that stops early (`ksplice-view | grep -q`): a
+/// closed pipe then ends it quietly, as it does a C tool, instead of a
+/// panic in the middle of printing.
+pub fn default_sigpipe() {
+    // SAFETY: setting a signal's disposition to its default touches no
+    // memory of this program.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
+}
+
 /// True once a termination signal arrived.
 pub fn interrupted() -> bool {
     INTERRUPTED.load(Ordering::SeqCst)
