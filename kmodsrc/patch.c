@@ -106,6 +106,22 @@ static int new_alternative(struct ksplice_mod_change *change,
 }
 
 /*
+ * A 5-byte call (0xe8) or jump (0xe9) at address at to address to, into
+ * buf; -ERANGE when to is out of a 32-bit displacement's reach.
+ */
+static int branch_insn(u8 *buf, u8 opcode, unsigned long at, unsigned long to)
+{
+	long rel = (long)to - (long)(at + 5);
+	s32 rel32 = rel;
+
+	if (rel32 != rel)
+		return -ERANGE;
+	buf[0] = opcode;
+	memcpy(buf + 1, &rel32, sizeof(rel32));
+	return 0;
+}
+
+/*
  * A paravirt call of the new code (6.3+: an alternative with a direct
  * call), set as boot set the original's: a call to the function in its
  * pv_ops slot, padded with nops, or only nops when that function does
@@ -115,20 +131,12 @@ static int new_paravirt(const struct ksplice_site *s)
 {
 	unsigned long fn = ks_pv_op(s->feature);
 	u8 buf[U8_MAX];
-	long rel;
-	s32 rel32;
 
 	if (!fn || s->len < 5)
 		return -EINVAL;
 	memset(buf, 0x90, s->len);
-	if (!ksplice_pv_is_nop(fn)) {
-		rel = (long)fn - (long)(s->addr + 5);
-		rel32 = rel;
-		if (rel32 != rel)
-			return -ERANGE;
-		buf[0] = 0xe8;
-		memcpy(buf + 1, &rel32, sizeof(rel32));
-	}
+	if (!ksplice_pv_is_nop(fn) && branch_insn(buf, 0xe8, s->addr, fn))
+		return -ERANGE;
 	return ks_poke(s->addr, buf, s->len);
 }
 
@@ -142,8 +150,6 @@ static int new_return(const struct ksplice_site *s)
 {
 	unsigned long thunk = 0;
 	u8 buf[5];
-	long rel;
-	s32 rel32;
 
 	if (s->len != sizeof(buf) || !s->aux)
 		return -EINVAL;
@@ -154,12 +160,8 @@ static int new_return(const struct ksplice_site *s)
 	}
 	if (copy_from_kernel_nofault(&thunk, (const void *)s->aux, sizeof(thunk)) || !thunk)
 		return -EFAULT;
-	rel = (long)thunk - (long)(s->addr + 5);
-	rel32 = rel;
-	if (rel32 != rel)
+	if (branch_insn(buf, 0xe9, s->addr, thunk))
 		return -ERANGE;
-	buf[0] = 0xe9;
-	memcpy(buf + 1, &rel32, sizeof(rel32));
 	return ks_poke(s->addr, buf, s->len);
 }
 

@@ -33,7 +33,20 @@ fn rewrites() -> Object {
     if let Err(e) = gcc(None, &[KFLAGS, DISTRO], &fixture("rewrites.c"), &o) {
         panic!("gcc: {e}");
     }
-    Object::parse(&std::fs::read(&o).unwrap()).unwrap()
+    load(&o)
+}
+
+/// The object file at `p`.
+fn load(p: &std::path::Path) -> Object {
+    Object::parse(&std::fs::read(p).unwrap()).unwrap()
+}
+
+/// keep-new-code of `post` against `pre`, without a System.map.
+fn new_code(
+    pre: Object,
+    post: Object,
+) -> Result<transform::NewCode, ksplice::engine::error::ObjError> {
+    transform::keep_new_code(pre, "pre.o", post, "post.o", "t", &SystemMap::default())
 }
 
 fn analysis(obj: Object) -> Analysis {
@@ -148,7 +161,7 @@ fn alt_6_12_sites() -> (Analysis, Vec<Site>) {
     if let Err(e) = gcc(None, &[KFLAGS], &fixture("alt_6_12.c"), &o) {
         panic!("gcc: {e}");
     }
-    let a = analysis(Object::parse(&std::fs::read(&o).unwrap()).unwrap());
+    let a = analysis(load(&o));
     let sites = find_sites(&a);
     (a, sites)
 }
@@ -202,16 +215,7 @@ fn linux_6_12_new_code_gives_paravirt_calls_to_the_core() {
         &post,
     )
     .unwrap();
-    let load = |p: &std::path::Path| Object::parse(&std::fs::read(p).unwrap()).unwrap();
-    let (nc, _old) = transform::keep_new_and_old_code(
-        load(&pre),
-        "pre.o",
-        load(&post),
-        "post.o",
-        "t",
-        &SystemMap::default(),
-    )
-    .unwrap();
+    let nc = new_code(load(&pre), load(&post)).unwrap();
     let out = nc.object.expect("new code");
     let kinds: Vec<u16> = records(&out).into_iter().map(|r| r.0).collect();
     assert!(kinds.contains(&(SiteKind::Paravirt as u16)), "{kinds:?}");
@@ -234,7 +238,7 @@ fn an_endbr_after_call_padding_is_a_site() {
     let o = dir.join("pad.o");
     let flags: &[&str] = &["-fcf-protection=branch", "-fpatchable-function-entry=16,16"];
     gcc(None, &[KFLAGS, flags], &src, &o).unwrap();
-    let a = analysis(Object::parse(&std::fs::read(&o).unwrap()).unwrap());
+    let a = analysis(load(&o));
     let sites = find_sites(&a);
     assert_eq!(
         sites_of(&a, &sites, ".text.f"),
@@ -253,7 +257,7 @@ fn a_call_to_a_local_function_is_not_relaxable_and_plain_code_has_no_sites() {
     // Without the distribution flags and tables: no sites at all.
     let dir = scratch("sites-plain");
     let o = compile(&dir, "plain", "int f(int x) { return x * 7; }\n");
-    let plain = analysis(Object::parse(&std::fs::read(o).unwrap()).unwrap());
+    let plain = analysis(load(&o));
     assert_eq!(find_sites(&plain), Vec::<Site>::new());
 }
 
@@ -359,16 +363,7 @@ fn new_code_leaves_thunk_sites_to_the_module_loader() {
     .unwrap();
     let post_o = dir.join("post.o");
     gcc(None, &[KFLAGS, DISTRO], &post_c, &post_o).unwrap();
-    let post = Object::parse(&std::fs::read(&post_o).unwrap()).unwrap();
-    let nc = transform::keep_new_code(
-        rewrites(),
-        "pre.o",
-        post,
-        "post.o",
-        "t",
-        &SystemMap::default(),
-    )
-    .unwrap();
+    let nc = new_code(rewrites(), load(&post_o)).unwrap();
     let out = nc.object.expect("rw_all changed");
     let text = out.section_by_name(".text.rw_all").expect("new rw_all");
     let elf_targets: Vec<&str> = out.sections[text]
@@ -466,7 +461,7 @@ fn old_code_with_fentry_sites_carries_ftrace_callers() {
     // Plain code has no fentry site and carries nothing of ftrace's.
     let dir = scratch("sites-nofentry");
     let o = compile(&dir, "plain", "int f(int x) { return x * 7; }\n");
-    let plain = Object::parse(&std::fs::read(o).unwrap()).unwrap();
+    let plain = load(&o);
     let out = transform::keep_old_code(plain, "plain.o", &map).unwrap();
     let maps = ksplice::engine::metaread::Reader::new(&out).system_map();
     assert!(maps.iter().all(|m| !m.label.starts_with("ftrace")));
@@ -480,7 +475,7 @@ fn runtime_consts(post: bool) -> Object {
     if let Err(e) = gcc(None, &[KFLAGS, post_flag], &fixture("runtime_const.c"), &o) {
         panic!("gcc: {e}");
     }
-    Object::parse(&std::fs::read(&o).unwrap()).unwrap()
+    load(&o)
 }
 
 /// Where the immediates of the `movabs` placeholder and of `shrl $12` are
@@ -559,15 +554,7 @@ fn new_code_leaves_runtime_constants_to_the_core_with_their_variables() {
     let post = runtime_consts(true);
     let text = ".text.rc_lookup";
     let (ptr, shift) = immediates(&post, text);
-    let nc = transform::keep_new_code(
-        runtime_consts(false),
-        "pre.o",
-        post,
-        "post.o",
-        "t",
-        &SystemMap::default(),
-    )
-    .unwrap();
+    let nc = new_code(runtime_consts(false), post).unwrap();
     let out = nc.object.expect("rc_lookup changed");
     no_runtime_tables(&out, "new code");
     let recs = runtime_const_records(&out);
@@ -628,16 +615,7 @@ fn new_code_of_rc(post: &str) -> Result<(), ksplice::engine::error::ObjError> {
         "unsigned long rc_lookup(unsigned int h) { asm(\".fill 8, 1, 0x90\"); return h; }\n";
     let pre = compile(&dir, "pre", pre_c);
     let post = compile(&dir, "post", post);
-    let load = |p: std::path::PathBuf| Object::parse(&std::fs::read(p).unwrap()).unwrap();
-    transform::keep_new_code(
-        load(pre),
-        "pre.o",
-        load(post),
-        "post.o",
-        "t",
-        &SystemMap::default(),
-    )
-    .map(|_| ())
+    new_code(load(&pre), load(&post)).map(|_| ())
 }
 
 #[test]

@@ -141,11 +141,13 @@ const fn ksymtab(prefix: &'static str) -> Table {
     }
 }
 
-/// The tables every supported version lays out the same way. Linux 6.1
-/// and 6.12 agree on these structures (checked against both sources).
-macro_rules! common_tables {
-    () => {
+/// `alt` and the tables every supported version lays out the same way.
+/// Linux 6.1 and 6.12 agree on these structures (checked against both
+/// sources).
+macro_rules! tables_with {
+    ($alt:expr) => {
         [
+            $alt,
             // struct bug_entry { s32 bug_addr_disp, file_disp; u16 line, flags; }
             t("__bug_table", 12, Some(0), Some(4), None),
             // struct exception_table_entry { int insn, fixup, data; }
@@ -190,51 +192,33 @@ macro_rules! common_tables {
     };
 }
 
-/// Linux 6.1-6.2.
-/// struct alt_instr { s32 instr_offset, repl_offset; u16 cpuid; u8 instrlen,
-/// replacementlen; } __packed
-const TABLES_6_1: &[Table] = &{
-    let c = common_tables!();
-    let alt = Table {
-        other_len: Some(11),
-        len: Some(10),
-        feature: FeatureField::Cpuid16,
+/// The `.altinstructions` layout: entries of `entry_size` bytes, the
+/// feature word at 8, the original's length at `len` and the
+/// replacement's at `len + 1`.
+const fn alt_table(entry_size: u64, len: u64, feature: FeatureField) -> Table {
+    Table {
+        other_len: Some(len + 1),
+        len: Some(len),
+        feature,
         ..t(
             ".altinstructions",
-            12,
+            entry_size,
             Some(0),
             Some(4),
             Some(".altinstr_replacement"),
         )
-    };
-    [
-        alt, c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7], c[8], c[9], c[10], c[11], c[12],
-        c[13], c[14],
-    ]
-};
+    }
+}
+
+/// Linux 6.1-6.2.
+/// struct alt_instr { s32 instr_offset, repl_offset; u16 cpuid; u8 instrlen,
+/// replacementlen; } __packed
+const TABLES_6_1: &[Table] = &tables_with!(alt_table(12, 10, FeatureField::Cpuid16));
 
 /// Linux 6.3-6.12.
 /// struct alt_instr { s32 instr_offset, repl_offset; u32 ft_flags; u8
 /// instrlen, replacementlen; } __packed
-const TABLES_6_3: &[Table] = &{
-    let c = common_tables!();
-    let alt = Table {
-        other_len: Some(13),
-        len: Some(12),
-        feature: FeatureField::FtFlags32,
-        ..t(
-            ".altinstructions",
-            14,
-            Some(0),
-            Some(4),
-            Some(".altinstr_replacement"),
-        )
-    };
-    [
-        alt, c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7], c[8], c[9], c[10], c[11], c[12],
-        c[13], c[14],
-    ]
-};
+const TABLES_6_3: &[Table] = &tables_with!(alt_table(14, 12, FeatureField::FtFlags32));
 
 thread_local! {
     static ACTIVE: Cell<(Option<KernelVersion>, &'static [Table])> =

@@ -132,16 +132,14 @@ fn keep_referenced_strings(d: &mut Diff) {
 fn take_core_sites(a: &mut Analysis) -> Vec<Site> {
     let mut out = Vec::new();
     for s in find_sites(a) {
-        if s.kind == SiteKind::Return && s.entry.is_none() && site_kept(a, &s) {
+        if s.kind == SiteKind::Return && s.entry.is_none() && kept_at(a, s.sect, s.offset) {
             out.push(s);
             continue;
         }
         let Some((tsect, tstart)) = s.entry else {
             continue;
         };
-        let entry_kept = a
-            .find_span(tsect, tstart)
-            .is_some_and(|k| a.spans[tsect][k].keep);
+        let entry_kept = kept_at(a, tsect, tstart);
         let keep_site = match s.kind {
             SiteKind::Alternative => true,
             SiteKind::JumpLabel => !key_is_kept(a, tsect, tstart),
@@ -172,10 +170,10 @@ fn take_core_sites(a: &mut Analysis) -> Vec<Site> {
 /// `apply_returns` jumps there, or returns in place).
 const RETURN_THUNK_VAR: &str = "x86_return_thunk";
 
-/// Whether the code at a site is kept.
-fn site_kept(a: &Analysis, s: &Site) -> bool {
-    a.find_span(s.sect, s.offset)
-        .is_some_and(|k| a.spans[s.sect][k].keep)
+/// Whether the span holding `off` of `sect` is kept.
+fn kept_at(a: &Analysis, sect: SecId, off: u64) -> bool {
+    a.find_span(sect, off)
+        .is_some_and(|k| a.spans[sect][k].keep)
 }
 
 /// A runtime constant kept in new code that is no core site (not at a
