@@ -111,6 +111,7 @@ enum ksplice_reloc_howto_type {
 #define KSPLICE_SECTION_RODATA	0x2
 #define KSPLICE_SECTION_DATA	0x4
 #define KSPLICE_SECTION_STRING	0x8
+#define KSPLICE_SECTION_REWRITTEN	0x10	/* writable data rewritten in place */
 
 /* ksplice_patch.type */
 enum ksplice_patch_type {

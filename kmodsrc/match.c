@@ -517,10 +517,15 @@ out:
 	return ret;
 }
 
+/*
+ * Code, constants, and the writable data the update rewrites in place: its
+ * data patch is written only where the running bytes still equal the
+ * build's (ksplice_prepare_patches requires a matched section).
+ */
 static bool must_match(const struct ksplice_section *sect)
 {
 	return sect->flags & (KSPLICE_SECTION_TEXT | KSPLICE_SECTION_RODATA |
-			      KSPLICE_SECTION_STRING);
+			      KSPLICE_SECTION_STRING | KSPLICE_SECTION_REWRITTEN);
 }
 
 /*

@@ -5,7 +5,7 @@
 mod support;
 
 use ksplice::engine::elf::Object;
-use ksplice::engine::meta::{HowtoType, PATCH_SIZE, PatchType};
+use ksplice::engine::meta::{self, HowtoType, PATCH_SIZE, PatchType};
 use ksplice::engine::metaread::Reader;
 use ksplice::engine::report::{Entry, Report};
 use ksplice::engine::sysmap::SystemMap;
@@ -744,6 +744,69 @@ fn cli_refusal_names_symbol_and_section_and_can_be_overridden() {
     );
     // Nothing else changed: an empty marker, the data stays the running instance.
     assert_eq!(std::fs::read(dir.join("a.o.KSPLICE")).unwrap(), b"");
+}
+
+/// With `KSPLICE_DATA_IN_PLACE=1` a changed table of unchanged size is
+/// rewritten in place: a data patch in new code, the table in old code for
+/// matching, flagged rewritten; a size change stays refused.
+#[test]
+fn cli_rewrites_writable_data_in_place_when_asked() {
+    let dir = scratch("cli-rewrite");
+    let pre = build(&dir, "writable_table_rewritten", false);
+    let post = build(&dir, "writable_table_rewritten", true);
+    std::fs::copy(&pre, dir.join("a.o.KSPLICE_pre")).unwrap();
+    std::fs::copy(&post, dir.join("a.o")).unwrap();
+    let out = ksplice_obj(&dir, &["diff", "a.o.KSPLICE"], &[]);
+    assert_eq!(out.status.code(), Some(1), "refused unless asked");
+    let env = [("KSPLICE_DATA_IN_PLACE", "1")];
+    let out = ksplice_obj(&dir, &["diff", "a.o.KSPLICE"], &env);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(std::fs::read(dir.join("a.o.KSPLICE")).unwrap(), b"1\n");
+    let json = std::fs::read_to_string(dir.join("a.o.KSPLICE_report.json")).unwrap();
+    let r = Report::from_json(&json).unwrap();
+    assert_eq!(names(&r.rewritten_data), ["table"]);
+    assert!(
+        r.refused.is_empty() && r.patched_functions.is_empty(),
+        "{r:?}"
+    );
+    let new = load(&dir.join("a.o.KSPLICE_new_code"));
+    assert_eq!(patch_types(&new), [PatchType::Data as u64]);
+    let old = load(&dir.join("a.o.KSPLICE_old_code"));
+    let flags: Vec<u32> = Reader::new(&old)
+        .sections()
+        .into_iter()
+        .filter(|s| {
+            s.symbol
+                .as_ref()
+                .is_some_and(|k| k.label.starts_with("table<"))
+        })
+        .map(|s| s.flags)
+        .collect();
+    assert_eq!(flags, [meta::SECTION_DATA | meta::SECTION_REWRITTEN]);
+    // Only rewritten data is flagged: the old code's other data is not.
+    let all = Reader::new(&old).sections();
+    assert_eq!(
+        all.iter()
+            .filter(|s| s.flags & meta::SECTION_REWRITTEN != 0)
+            .count(),
+        1,
+        "{all:?}"
+    );
+    let dir = scratch("cli-rewrite-size");
+    let pre = build(&dir, "bss_size_changed", false);
+    let post = build(&dir, "bss_size_changed", true);
+    std::fs::copy(&pre, dir.join("a.o.KSPLICE_pre")).unwrap();
+    std::fs::copy(&post, dir.join("a.o")).unwrap();
+    let out = ksplice_obj(&dir, &["diff", "a.o.KSPLICE"], &env);
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "a size change cannot be rewritten"
+    );
 }
 
 #[test]

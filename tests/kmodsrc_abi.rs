@@ -210,6 +210,7 @@ fn constants_match() {
         ("KSPLICE_SECTION_RODATA", meta::SECTION_RODATA.into()),
         ("KSPLICE_SECTION_DATA", meta::SECTION_DATA.into()),
         ("KSPLICE_SECTION_STRING", meta::SECTION_STRING.into()),
+        ("KSPLICE_SECTION_REWRITTEN", meta::SECTION_REWRITTEN.into()),
         ("KSPLICE_CANARY", meta::CANARY),
     ];
     for (name, rust) in want {
@@ -222,7 +223,7 @@ fn constants_match() {
         .filter(|k| k.starts_with("KSPLICE_SECTION_") && !k.ends_with("_SIZE"))
         .map(String::as_str)
         .collect();
-    let mut known: Vec<&str> = want[..4].iter().map(|(n, _)| *n).collect();
+    let mut known: Vec<&str> = want[..5].iter().map(|(n, _)| *n).collect();
     known.sort();
     assert_eq!(flags, known, "section flags of the header vs meta.rs");
 }

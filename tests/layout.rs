@@ -43,6 +43,29 @@ fn find<'a>(ls: &'a [Layout], name: &str) -> &'a Layout {
 }
 
 #[test]
+fn variable_types_name_file_scope_variables() {
+    let dir = scratch("layout-variables");
+    let data = std::fs::read(build(&dir, "variables", false)).unwrap();
+    let t = layout::variable_types(&data).unwrap();
+    assert_eq!(
+        t.get("table").map(String::as_str),
+        Some("struct ctl_table [2]")
+    );
+    assert_eq!(t.get("levels").map(String::as_str), Some("int [4]"));
+    assert_eq!(t.get("counter").map(String::as_str), Some("int"));
+    assert!(t["table_ptr"].ends_with("struct ctl_table *"), "{t:?}");
+    assert!(
+        !t.contains_key("local"),
+        "function-local statics are left out: {t:?}"
+    );
+    assert!(matches!(
+        layout::variable_types(b"junk"),
+        Err(layout::LayoutError::Elf(_))
+    ));
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
 fn added_member() {
     let (before, after, changes) = run("added_member");
     assert_eq!(find(&before, "foo").size, 16);

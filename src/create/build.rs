@@ -73,6 +73,9 @@ fn make_cmd(ctx: &Ctx, extra: &[String]) -> Command {
         .env("KSPLICE_OBJ", &ctx.ksplice_obj);
     if ctx.o.allow_data_change {
         c.env("KSPLICE_ALLOW_DATA_CHANGE", "1");
+    } else {
+        // Rewrites in place are accepted or refused by rewrite_check.
+        c.env("KSPLICE_DATA_IN_PLACE", "1");
     }
     c
 }

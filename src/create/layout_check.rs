@@ -1,13 +1,18 @@
 //! The structure layout check: the structs and unions the changed objects
 //! use, before and after the patch, from the DWARF of a private debug build
 //! of each object ([`crate::engine::layout`]). A changed layout refuses the
-//! patch unless `--allow-layout-change`.
+//! patch unless `--allow-layout-change`. The same debug builds give the
+//! types of the writable data the patch rewrites in place, which
+//! [`rewrite_check`] accepts or refuses.
 
 use super::build::Stages;
 use super::context::Ctx;
+use super::rewrite_check;
 use crate::engine::layout::{self, LayoutChange};
+use crate::engine::report::Report;
 use crate::util::interrupt::Interrupted;
 use anyhow::{Context, Result, anyhow, bail};
+use std::collections::BTreeMap;
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -19,16 +24,17 @@ pub(super) fn check(ctx: &mut Ctx) -> Result<()> {
     let changed = changed_objects(&ctx.objtree, &ctx.reports);
     let checked = compile_and_compare(ctx, &changed);
     ctx.guard.restore()?;
-    let found = match checked {
+    let (found, types) = match checked {
         Ok(found) => found,
         Err(e) if ctx.o.allow_layout_change && e.downcast_ref::<Interrupted>().is_none() => {
             eprintln!(
                 "ksplice-create: warning: structure layouts not checked (--allow-layout-change): {e:#}"
             );
-            Vec::new()
+            (Vec::new(), BTreeMap::new())
         }
         Err(e) => return Err(e),
     };
+    refuse_rewrites(ctx, &types)?;
     if !found.is_empty() {
         if !ctx.o.allow_layout_change {
             let lines: Vec<String> = found
@@ -53,10 +59,42 @@ pub(super) fn check(ctx: &mut Ctx) -> Result<()> {
     Ok(())
 }
 
+/// Refuses the patch when a report rewrites writable data in place that
+/// [`rewrite_check`] does not accept (`types`: each changed object's
+/// variables and their types, before the patch).
+fn refuse_rewrites(ctx: &Ctx, types: &BTreeMap<String, BTreeMap<String, String>>) -> Result<()> {
+    let mut refused = Vec::new();
+    for (obj, json) in &ctx.reports {
+        let Ok(report) = Report::from_json(json) else {
+            continue;
+        };
+        let rel = obj.strip_prefix(&ctx.objtree).unwrap_or(obj);
+        let t = types.get(&rel.display().to_string());
+        refused.extend(rewrite_check::refusals(&report, t));
+    }
+    if let Some(first) = refused.first() {
+        bail!(
+            "refusing the patch: {first}{}",
+            if refused.len() > 1 {
+                format!(" (and {} more)", refused.len() - 1)
+            } else {
+                String::new()
+            }
+        );
+    }
+    Ok(())
+}
+
+/// Per changed object: the struct layout changes, and its variables' types.
+type Checked = (
+    Vec<(String, LayoutChange)>,
+    BTreeMap<String, BTreeMap<String, String>>,
+);
+
 /// The debug builds of `changed` with the patch, then without it (with
 /// `--series` the patched sources are parked meanwhile), and what they
 /// differ in.
-fn compile_and_compare(ctx: &mut Ctx, changed: &[String]) -> Result<Vec<(String, LayoutChange)>> {
+fn compile_and_compare(ctx: &mut Ctx, changed: &[String]) -> Result<Checked> {
     // ksplice-cc gives every compile the directory of <ksplice-patch.h>.
     let patch_include = ctx.data.join("kmodsrc/include");
     let extra: Vec<String> = if patch_include.is_dir() {
@@ -74,7 +112,7 @@ fn compile_and_compare(ctx: &mut Ctx, changed: &[String]) -> Result<Vec<(String,
         ctx.guard.restore()?;
         check.compile(&ctx.stages, Side::Before, ctx.jobs)?;
     }
-    check.compare()
+    Ok((check.compare()?, check.variable_types()?))
 }
 
 /// The objects this run changed (marker `1`), relative to the objtree.
@@ -206,6 +244,23 @@ impl LayoutCheck {
             );
         }
         Ok(())
+    }
+
+    /// The variables of each object before the patch, with their types.
+    fn variable_types(&self) -> Result<BTreeMap<String, BTreeMap<String, String>>> {
+        let mut out = BTreeMap::new();
+        for (i, (obj, _)) in self.objects.iter().enumerate() {
+            let p = self.output(i, Side::Before);
+            let data = fs::read(&p).with_context(|| format!("{}: cannot read", p.display()))?;
+            match layout::variable_types(&data) {
+                Ok(t) => {
+                    out.insert(obj.clone(), t);
+                }
+                Err(layout::LayoutError::NoDebugInfo) => {}
+                Err(e) => bail!("{obj}: the debug build without the patch: {e}"),
+            }
+        }
+        Ok(out)
     }
 
     /// Each struct or union whose layout the patch changes, with its object.

@@ -14,7 +14,8 @@
 //!   the progress lines and the commands in their process groups;
 //! - `patch.rs`: reading and applying the patch (`--patch`, `--git`,
 //!   `--diffext`, `--patch-opt`);
-//! - `layout_check.rs`: the structure layout check (DWARF);
+//! - `layout_check.rs`: the structure layout check (DWARF), which also
+//!   gives `rewrite_check.rs` the types of data rewritten in place;
 //! - `kmodsrc.rs`: building the update's modules;
 //! - `package.rs`: the update directory and its tarball (the format is
 //!   [`crate::package`]'s).
@@ -25,6 +26,7 @@ mod kmodsrc;
 mod layout_check;
 mod package;
 mod patch;
+mod rewrite_check;
 mod tree;
 
 use crate::util::interrupt::{Interrupted, check as check_interrupt, interrupted};

@@ -104,6 +104,42 @@ impl Diff {
         true
     }
 
+    /// Turns the refused changes to writable data that keep their size (and
+    /// their counterpart) into in-place rewrites: the update writes the new
+    /// bytes over the running instance once run-pre matching has found it
+    /// equal to the build before the patch. What cannot be rewritten stays
+    /// refused. Returns the post spans now rewritten.
+    pub fn rewrite_writable_in_place(&mut self) -> Vec<SpanId> {
+        let mut rewritten = Vec::new();
+        let mut kept = Vec::new();
+        for r in std::mem::take(&mut self.refused) {
+            let n = r.span;
+            let same_size = self
+                .matched_old(n)
+                .is_some_and(|o| self.old.span(o).contents_size == self.new.span(n).contents_size);
+            match self.fate(n) {
+                Fate::Refused(c) if same_size => {
+                    self.fates[n.0][n.1] = Fate::PatchedInPlace(c);
+                    rewritten.push(n);
+                }
+                _ => kept.push(r),
+            }
+        }
+        self.refused = kept;
+        rewritten
+    }
+
+    /// The pre spans of writable data the new code rewrites in place.
+    pub fn rewritten_old(&self) -> Vec<SpanId> {
+        self.new
+            .spans
+            .iter_ids()
+            .flat_map(|(sect, spans)| (0..spans.len()).map(move |k| (sect, k)))
+            .filter(|&n| self.new.kinds[n.0] == Kind::Data && self.fate(n).is_patched_in_place())
+            .filter_map(|n| self.matched_old(n))
+            .collect()
+    }
+
     /// The pre span matched to post span `n`.
     pub fn matched_old(&self, n: SpanId) -> Option<SpanId> {
         self.new_match[n.0][n.1]

@@ -40,6 +40,9 @@ pub const SECTION_RODATA: u32 = 0x2;
 pub const SECTION_DATA: u32 = 0x4;
 /// `ksplice_section.flags`: a string.
 pub const SECTION_STRING: u32 = 0x8;
+/// `ksplice_section.flags` (old code): writable data the update rewrites in
+/// place; run-pre matching must find the running bytes equal to these.
+pub const SECTION_REWRITTEN: u32 = 0x10;
 
 /// `enum ksplice_reloc_howto_type`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

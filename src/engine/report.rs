@@ -46,6 +46,12 @@ pub struct Report {
     /// Read-only data overwritten in place.
     #[serde(default)]
     pub patched_data: Vec<Entry>,
+    /// Writable data rewritten in place: the loader writes the new bytes
+    /// over the running instance once run-pre matching has found it equal
+    /// to the build before the patch (listed only when the caller asked
+    /// for in-place rewrites; otherwise such changes are refused).
+    #[serde(default)]
+    pub rewritten_data: Vec<Entry>,
     /// BUG/WARN entries whose line number is rewritten: best-effort, the
     /// loader skips (and logs) an entry it cannot find in the running kernel.
     #[serde(default)]
@@ -110,6 +116,7 @@ impl Report {
                 let fate = d.fate(id);
                 let list = match fate {
                     Fate::Patched(_) => &mut r.patched_functions,
+                    Fate::PatchedInPlace(_) if kind == Kind::Data => &mut r.rewritten_data,
                     Fate::PatchedInPlace(_) => &mut r.patched_data,
                     Fate::BugLineOnly(_) => &mut r.bug_line_patches,
                     Fate::New if span.size > 0 => match kind {
@@ -155,18 +162,20 @@ impl Report {
             && self.deleted_functions.is_empty()
             && self.new_data.is_empty()
             && self.patched_data.is_empty()
+            && self.rewritten_data.is_empty()
             && self.bug_line_patches.is_empty()
             && self.new_exports.is_empty()
             && self.deleted_exports.is_empty())
     }
 
-    fn groups(&self) -> [(&'static str, &'static str, &Vec<Entry>); 10] {
+    fn groups(&self) -> [(&'static str, &'static str, &Vec<Entry>); 11] {
         [
             ("patched_functions", "PATCH", &self.patched_functions),
             ("new_functions", "NEW", &self.new_functions),
             ("deleted_functions", "DELETE", &self.deleted_functions),
             ("new_data", "NEWDATA", &self.new_data),
             ("patched_data", "DATAPATCH", &self.patched_data),
+            ("rewritten_data", "DATAWRITE", &self.rewritten_data),
             ("bug_line_patches", "BUGLINE", &self.bug_line_patches),
             ("new_exports", "EXPORT", &self.new_exports),
             ("deleted_exports", "UNEXPORT", &self.deleted_exports),
@@ -294,6 +303,7 @@ mod tests {
             deleted_functions: vec![e("gone", None, None)],
             new_data: vec![e("tbl", None, None)],
             patched_data: vec![e("msg", Some("differing bytes at offset 0x0"), Some(0))],
+            rewritten_data: vec![e("tab", Some("differing bytes at offset 0x18"), Some(24))],
             bug_line_patches: vec![e("bug", Some("differing bytes at offset 0x8"), Some(8))],
             new_exports: vec![e("__ksymtab_x", None, None)],
             deleted_exports: vec![e("__ksymtab_y", None, None)],

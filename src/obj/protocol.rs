@@ -12,7 +12,7 @@ use crate::engine::exports;
 use crate::engine::span::HashSet;
 use crate::engine::sysmap::{self, SystemMap};
 use crate::engine::tables::{self, KernelVersion};
-use crate::engine::transform;
+use crate::engine::transform::{self, NewCodeOptions};
 use crate::util::fsutil::{self, ObjLock};
 use crate::util::log;
 use anyhow::{Context, Result, anyhow, bail};
@@ -248,9 +248,16 @@ pub fn diff(arg: &str) -> Result<()> {
     let pre_name = f.pre().to_string_lossy().into_owned();
     refuse_export_changes(&obj_name, &pre, &post)?;
     let boot_only = boot::changed_init_functions(&pre, &post);
-    let (mut nc, old) =
-        transform::keep_new_and_old_code(pre, &pre_name, post, &obj_name, &kid, &map)
-            .map_err(|e| anyhow!("{obj_name}: {e}"))?;
+    let (mut nc, old) = transform::keep_new_and_old_code(
+        pre,
+        &pre_name,
+        post,
+        &obj_name,
+        &kid,
+        &map,
+        new_code_options(),
+    )
+    .map_err(|e| anyhow!("{obj_name}: {e}"))?;
     nc.report.boot_only = boot_only;
     fsutil::write_atomic(&f.report(), nc.report.json().as_bytes())?;
     if log::level() >= 1 {
@@ -290,6 +297,17 @@ pub fn diff(arg: &str) -> Result<()> {
         .map_err(|e| anyhow!("{pre_name}: {e}"))?;
     write_object(&f.old_code(), &old)?;
     fsutil::write_atomic(&f.marker(), b"1\n")
+}
+
+/// `KSPLICE_DATA_IN_PLACE=1` (set by ksplice-create, which then decides
+/// from debug information which rewrites to accept): changed writable data
+/// of unchanged size is rewritten in place instead of refused. Ignored
+/// with `KSPLICE_ALLOW_DATA_CHANGE=1`.
+fn new_code_options() -> NewCodeOptions {
+    NewCodeOptions {
+        rewrite_writable_data: !allow_data_change()
+            && std::env::var("KSPLICE_DATA_IN_PLACE").is_ok_and(|v| v == "1"),
+    }
 }
 
 /// `KSPLICE_ALLOW_DATA_CHANGE=1`: changes to writable data are ignored with a

@@ -206,7 +206,7 @@ corpus_case() {
 import json, sys
 r = json.load(sys.stdin)
 objs = [o for o in r["objects"] if o.get("patched_functions") or o.get("new_functions")
-        or o.get("patched_data") or o.get("new_data")]
+        or o.get("patched_data") or o.get("rewritten_data") or o.get("new_data")]
 fns = sorted({e["name"] for o in r["objects"] for k in ("patched_functions", "new_functions")
               for e in o.get(k, []) if not e["name"].startswith(".altinstr_aux<")})
 print(len(objs))

@@ -47,9 +47,13 @@ ip link set lo up 2>/dev/null || ifconfig lo 127.0.0.1 up 2>/dev/null
 if [ -d /proc/sys/net/ipv4 ]; then
 	# A port of this run: the last run's may still be in TIME_WAIT.
 	port=$((20000 + $$ % 20000))
-	rm -f /tmp/smoke.tcp
-	nc -l -p $port > /tmp/smoke.tcp &
+	rm -f /tmp/smoke.tcp /tmp/smoke.in
+	# The server's stdin stays open (a fifo held by fd 3) until the data
+	# is in: a server whose stdin is at EOF may quit before it reads.
+	mkfifo /tmp/smoke.in
+	nc -l -p $port < /tmp/smoke.in > /tmp/smoke.tcp &
 	srv=$!
+	exec 3> /tmp/smoke.in
 	# The client connects once the server listens (state 0A in
 	# /proc/net/tcp or tcp6: nc may listen on IPv6's any address).
 	hex=$(printf '%04X' $port)
@@ -59,8 +63,15 @@ if [ -d /proc/sys/net/ipv4 ]; then
 		sleep 0.1; t=$((t + 1))
 	done
 	echo over-tcp | nc -w 5 127.0.0.1 $port || fail "tcp connect to port $port"
-	wait $srv
-	[ "$(cat /tmp/smoke.tcp)" = over-tcp ] || fail "tcp over loopback"
+	t=0
+	until [ "$(cat /tmp/smoke.tcp)" = over-tcp ]; do
+		[ $t -lt 50 ] || fail "tcp over loopback: the server got '$(cat /tmp/smoke.tcp)'"
+		sleep 0.1; t=$((t + 1))
+	done
+	exec 3>&-
+	kill $srv 2>/dev/null
+	wait $srv 2>/dev/null
+	rm -f /tmp/smoke.in
 	if [ -x ./ksplice-udp ]; then ./ksplice-udp || fail "udp over loopback"; fi
 	rm -f /tmp/smoke.tcp
 fi

@@ -39,6 +39,8 @@ const SCRUBBED_ENV: &[&str] = &[
     "KSPLICE_KID",
     "KSPLICE_KERNEL_VERSION",
     "KERNELVERSION",
+    "KSPLICE_DATA_IN_PLACE",
+    "KSPLICE_ALLOW_DATA_CHANGE",
 ];
 
 /// A fresh, uniquely named directory under `std::env::temp_dir()`.

@@ -123,7 +123,9 @@ pub enum Fate {
     New,
     /// A changed function: replaced by a jump to the new version.
     Patched(Change),
-    /// Changed read-only data of the same size: overwritten in place.
+    /// Changed read-only data of the same size, or writable data the
+    /// caller chose to rewrite ([`super::Diff::rewrite_writable_in_place`]):
+    /// overwritten in place.
     PatchedInPlace(Change),
     /// A BUG/WARN entry whose line changed: its bytes are overwritten.
     BugLineOnly(Change),
@@ -143,7 +145,7 @@ impl Fate {
         matches!(self, Fate::Patched(_))
     }
 
-    /// Read-only data overwritten in place.
+    /// Data overwritten in place.
     pub fn is_patched_in_place(self) -> bool {
         matches!(self, Fate::PatchedInPlace(_))
     }

@@ -433,6 +433,35 @@ fn plus_uconst(
     }
 }
 
+/// The types of an ELF object's file-scope variables (C spelling, as
+/// [`Tree::type_name`]: `struct ctl_table [3]`), by name, from every
+/// compilation unit (the first definition wins). Declarations without a
+/// type of their own are left out.
+pub fn variable_types(data: &[u8]) -> Result<BTreeMap<String, String>, LayoutError> {
+    let sections = debug_sections(data)?;
+    let empty: &[u8] = &[];
+    let dwarf = gimli::Dwarf::load(|id| -> Result<_, LayoutError> {
+        let bytes = sections.get(&id).map(Vec::as_slice).unwrap_or(empty);
+        Ok(EndianSlice::new(bytes, LittleEndian))
+    })?;
+    let mut out = BTreeMap::new();
+    let mut units = dwarf.units();
+    while let Some(header) = units.next()? {
+        let unit = dwarf.unit(header)?;
+        let tree = Tree::read(&dwarf, &unit)?;
+        for d in &tree.dies {
+            if d.tag != constants::DW_TAG_variable || d.depth != 1 || d.type_ref.is_none() {
+                continue;
+            }
+            if let Some(name) = &d.name {
+                out.entry(name.clone())
+                    .or_insert_with(|| tree.type_name(d.type_ref));
+            }
+        }
+    }
+    Ok(out)
+}
+
 /// The struct and union layouts of an ELF object's DWARF, from every
 /// compilation unit, deduplicated by name (the first definition wins),
 /// sorted by name.

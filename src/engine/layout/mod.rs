@@ -30,5 +30,5 @@ mod sections;
 
 pub use command::{CommandError, debug_compile_command};
 pub use compare::{LayoutChange, compare, compare_one};
-pub use dwarf::layouts_of_object;
+pub use dwarf::{layouts_of_object, variable_types};
 pub use model::{Kind, Layout, LayoutError, Member};

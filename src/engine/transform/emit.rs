@@ -12,7 +12,7 @@ use crate::engine::elf::howto::Howto;
 use crate::engine::elf::{IdMap, Object, Reloc, SecId, Section, SymId, SymSection, Symbol};
 use crate::engine::error::{ObjError, ObjResult};
 use crate::engine::meta::{self, HowtoType, Meta, SymRef};
-use crate::engine::span::{Analysis, is_named};
+use crate::engine::span::{Analysis, SpanId, is_named};
 use crate::engine::sysmap::SystemMap;
 use crate::engine::tables;
 use object::elf;
@@ -41,6 +41,9 @@ pub(super) struct Emit<'a> {
     pub(super) sect_map: IdMap<SecId>,
     /// Where each input symbol went in the output.
     pub(super) sym_map: IdMap<SymId>,
+    /// Old code: the spans of writable data the update rewrites in place,
+    /// which run-pre matching must find unchanged.
+    pub(super) rewritten: Vec<SpanId>,
 }
 
 impl<'a> Emit<'a> {
@@ -56,6 +59,7 @@ impl<'a> Emit<'a> {
             meta: Meta::new(),
             sect_map: IdMap::unmapped(a.obj.sections.len()),
             sym_map: IdMap::unmapped(a.obj.symbols.len()),
+            rewritten: Vec::new(),
         }
     }
 
@@ -327,10 +331,9 @@ impl<'a> Emit<'a> {
             let Some(osect) = self.out_sect(sect) else {
                 continue;
             };
-            let Some(flags) = matchable(a, sect) else {
-                continue;
-            };
-            if a.obj.sections[sect].size() == 0 {
+            let base = matchable(a, sect);
+            let rewrites = self.rewritten.iter().any(|r| r.0 == sect);
+            if base.is_none() && !rewrites || a.obj.sections[sect].size() == 0 {
                 continue;
             }
             if a.symbol_at(sect, 0)
@@ -339,7 +342,14 @@ impl<'a> Emit<'a> {
                 continue;
             }
             let table = tables::table(&a.obj.sections[sect].name);
-            for span in a.spans[sect].iter().filter(|s| s.keep) {
+            for (k, span) in a.spans[sect].iter().enumerate().filter(|(_, s)| s.keep) {
+                let flags = if self.rewritten.contains(&(sect, k)) {
+                    meta::SECTION_DATA | meta::SECTION_REWRITTEN
+                } else if let Some(f) = base {
+                    f
+                } else {
+                    continue;
+                };
                 let mut for_name = a.obj.sections[sect].name.clone();
                 if let Some(addr) = table.and_then(|t| t.addr_offset)
                     && let Some(r) = a.reloc_at(sect, span.start + addr)

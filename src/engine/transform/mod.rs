@@ -86,7 +86,7 @@ fn unsupported_at(a: &Analysis, sect: SecId, r: &Reloc) -> ObjError {
 /// keep-old-code: the pre object prepared for run-pre matching.
 pub fn keep_old_code(obj: Object, path: &str, map: &SystemMap) -> ObjResult<Object> {
     let a = Analysis::new(obj, path, Options { split_tables: true })?;
-    old_code_of(a, map)
+    old_code_of(a, &[], map)
 }
 
 /// What keep-new-code produced for one object.
@@ -119,6 +119,15 @@ pub fn keep_new_code(
     .map(|(nc, _)| nc)
 }
 
+/// Choices of keep-new-code the caller makes.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct NewCodeOptions {
+    /// Rewrite changed writable data of unchanged size in place (after
+    /// run-pre matching verifies the running bytes) instead of refusing
+    /// it; the report lists it as `rewritten_data`, for the caller's policy.
+    pub rewrite_writable_data: bool,
+}
+
 /// keep-new-code, then keep-old-code of the same pre object when the new
 /// code is not empty: the same results as [`keep_new_code`] followed by
 /// [`keep_old_code`] of `pre` (read from `pre_path`), with the pre object
@@ -131,16 +140,21 @@ pub fn keep_new_and_old_code(
     post_path: &str,
     kid: &str,
     map: &SystemMap,
+    opts: NewCodeOptions,
 ) -> ObjResult<(NewCode, Option<ObjResult<Object>>)> {
-    let (nc, d) = new_code_of(
-        compare(pre, pre_path, post, post_path)?,
-        post_path,
-        kid,
-        map,
-    )?;
+    let mut d = compare(pre, pre_path, post, post_path)?;
+    if opts.rewrite_writable_data {
+        d.rewrite_writable_in_place();
+    }
+    let (nc, d) = new_code_of(d, post_path, kid, map)?;
     // The comparison leaves the pre analysis as it was made (only the post
-    // side's keep flags and shifts change), so keep-old-code can start from it.
-    let old = nc.object.as_ref().map(|_| old_code_of(into_pre(d), map));
+    // side's keep flags and shifts change), so keep-old-code can start from
+    // it; the data rewritten in place is kept there for matching.
+    let rewritten = d.rewritten_old();
+    let old = nc
+        .object
+        .as_ref()
+        .map(|_| old_code_of(into_pre(d), &rewritten, map));
     Ok((nc, old))
 }
 

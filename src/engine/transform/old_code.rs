@@ -60,14 +60,22 @@ fn is_site_table(name: &str) -> bool {
 
 /// keep-old-code of an analysis made with `split_tables` (its keep flags
 /// and shifts are recomputed from scratch).
-pub(super) fn old_code_of(mut a: Analysis, map: &SystemMap) -> ObjResult<Object> {
-    mark_old_code(&mut a);
+/// The spans `rewritten` (writable data the new code rewrites in place)
+/// are kept and flagged for matching.
+pub(super) fn old_code_of(
+    mut a: Analysis,
+    rewritten: &[SpanId],
+    map: &SystemMap,
+) -> ObjResult<Object> {
+    mark_old_code(&mut a, rewritten);
     a.compute_shifts();
-    Emit::new(&a, map).old_code()
+    let mut e = Emit::new(&a, map);
+    e.rewritten = rewritten.to_vec();
+    e.old_code()
 }
 
 /// The initial keep set of keep-old-code and its closure over references.
-fn mark_old_code(a: &mut Analysis) {
+fn mark_old_code(a: &mut Analysis, rewritten: &[SpanId]) {
     for (sect, spans) in a.spans.iter_ids_mut() {
         let kind = a.kinds[sect];
         let keep = (kind == Kind::Text && !a.obj.sections[sect].name.starts_with(".fixup"))
@@ -90,6 +98,9 @@ fn mark_old_code(a: &mut Analysis) {
         if let Some(k) = a.find_span(sect, value) {
             a.spans[sect][k].keep = true;
         }
+    }
+    for &(sect, k) in rewritten {
+        a.spans[sect][k].keep = true;
     }
     loop {
         let mut changed = close_references(a);
