@@ -19,6 +19,7 @@ const LAYERS: &[&[&str]] = &[
     &["engine"],
     &["obj", "package"],
     &["create", "update"],
+    &["cli"],
 ];
 
 fn layer_of(folder: &str) -> Option<usize> {

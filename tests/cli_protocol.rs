@@ -176,7 +176,7 @@ fn diff_of_boot_time_code_only_names_it_and_changes_nothing() {
     assert!(!d.exists("a.o.KSPLICE_new_code"), "{}", r.describe());
     let report = String::from_utf8(d.read("a.o.KSPLICE_report.json")).unwrap();
     assert!(
-        report.contains("\"boot_only\": [\n    {\"name\": \"setup\""),
+        report.contains("\"boot_only\": [\n    {\n      \"name\": \"setup\""),
         "{report}"
     );
     assert!(report.contains("\"changed\": false"), "{report}");

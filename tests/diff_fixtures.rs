@@ -830,7 +830,7 @@ fn cli_diff_writes_new_and_old_code_and_marker() {
     }
     let report = std::fs::read_to_string(dir.join("a.o.KSPLICE_report.json")).unwrap();
     assert!(
-        report.contains("\"patched_functions\": [\n    {\"name\": \"foo\""),
+        report.contains("\"patched_functions\": [\n    {\n      \"name\": \"foo\""),
         "{report}"
     );
     let read = Report::from_json(&report).unwrap();

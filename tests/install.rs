@@ -1,4 +1,5 @@
-//! The install script puts ksplice-obj where the Perl tools look for it.
+//! The install script puts ksplice-obj where the Perl tools look for it,
+//! and the man pages and shell completions where man and the shells look.
 
 mod support;
 
@@ -18,7 +19,24 @@ fn install_provides_ksplice_obj_pl() {
         "ksplice-view",
     ] {
         assert!(prefix.join("bin").join(t).is_file(), "{t} installed");
+        let share = prefix.join("share");
+        for doc in [
+            format!("man/man1/{t}.1"),
+            format!("bash-completion/completions/{t}"),
+            format!("zsh/site-functions/_{t}"),
+            format!("fish/vendor_completions.d/{t}.fish"),
+        ] {
+            let text = std::fs::read_to_string(share.join(&doc))
+                .unwrap_or_else(|e| panic!("{doc} installed: {e}"));
+            assert!(text.contains(t), "{doc} is {t}'s");
+        }
     }
+    let page = std::fs::read_to_string(prefix.join("share/man/man1/ksplice-apply.1")).unwrap();
+    assert!(page.contains(".TH ksplice-apply 1") && page.contains("EXIT STATUS"));
+    assert!(
+        !prefix.join("bin/ksplice-gen-docs").exists(),
+        "the generator is not installed"
+    );
     for f in [
         "Makefile.ksplice",
         "ksplice-cc",
@@ -77,5 +95,75 @@ fn install_provides_ksplice_obj_pl() {
         .unwrap();
     assert!(out.status.success());
     assert_eq!(std::fs::read(dir.join("a.o.KSPLICE")).unwrap(), b"");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn install_without_the_generator_skips_the_docs_with_a_warning() {
+    let dir = support::scratch("install-nodocs");
+    let bin = dir.join("bin");
+    std::fs::create_dir_all(&bin).unwrap();
+    let built = std::path::Path::new(env!("CARGO_BIN_EXE_ksplice-obj"))
+        .parent()
+        .unwrap();
+    for t in [
+        "ksplice-obj",
+        "ksplice-create",
+        "ksplice-apply",
+        "ksplice-undo",
+        "ksplice-view",
+        "ksplice-kernel-utsname",
+        "ksplice-inspect",
+    ] {
+        std::fs::copy(built.join(t), bin.join(t)).unwrap();
+    }
+    let prefix = dir.join("prefix");
+    let out = Command::new(concat!(env!("CARGO_MANIFEST_DIR"), "/install.sh"))
+        .arg(&prefix)
+        .env("KSPLICE_BIN_DIR", &bin)
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{err}");
+    assert!(
+        err.contains("warning") && err.contains("ksplice-gen-docs"),
+        "{err}"
+    );
+    assert!(prefix.join("bin/ksplice-view").is_file());
+    assert!(!prefix.join("share/man").exists());
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// DESTDIR: an image's or a package's root gets what runs from PREFIX,
+/// with ksplice.service pointing at the tools there.
+#[test]
+fn install_with_destdir_and_the_boot_unit() {
+    let dir = support::scratch("install-destdir");
+    let out = Command::new(concat!(env!("CARGO_MANIFEST_DIR"), "/install.sh"))
+        .arg("/usr/local")
+        .env("DESTDIR", dir.join("root"))
+        .env(
+            "KSPLICE_BIN_DIR",
+            std::path::Path::new(env!("CARGO_BIN_EXE_ksplice-obj"))
+                .parent()
+                .unwrap(),
+        )
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let root = dir.join("root/usr/local");
+    assert!(root.join("bin/ksplice-apply").is_file());
+    let unit = std::fs::read_to_string(root.join("lib/systemd/system/ksplice.service")).unwrap();
+    assert!(
+        unit.contains("ExecStart=/usr/local/bin/ksplice-apply --all-installed"),
+        "{unit}"
+    );
+    assert!(unit.contains("WantedBy=multi-user.target") && !unit.contains('@'));
+    let pl = std::fs::read_link(root.join("share/ksplice/ksplice-obj.pl")).unwrap();
+    assert_eq!(pl, std::path::Path::new("/usr/local/bin/ksplice-obj"));
     let _ = std::fs::remove_dir_all(&dir);
 }

@@ -6,7 +6,7 @@ mod support;
 use ksplice::package::tarball::{TarCause, TarError, TempDir, unpack, unpack_gz};
 use std::fs;
 use std::path::PathBuf;
-use support::tar::{BLOCK, entry, finish, good, gz, pax_record};
+use support::tar::{BLOCK, entry, finish, good, gz, header, pax_record};
 
 fn try_unpack(data: &[u8]) -> (Result<PathBuf, TarError>, TempDir) {
     let d = TempDir::new().unwrap();
@@ -105,6 +105,102 @@ fn refuses_broken_archives() {
     assert!(r.is_err());
     // Empty archive.
     assert!(matches!(refused(finish(Vec::new())).cause, TarCause::Empty));
+}
+
+#[test]
+fn refuses_the_same_path_twice() {
+    for (first, second) in [
+        (&b"ksplice-abc/contents"[..], &b"ksplice-abc/contents"[..]),
+        (b"ksplice-abc/contents", b"ksplice-abc/./contents"),
+        (b"ksplice-abc/sub/", b"ksplice-abc/sub"),
+        (b"ksplice-abc/debug/a.o", b"ksplice-abc/debug/a.o"),
+    ] {
+        let mut t = Vec::new();
+        entry(&mut t, b"ksplice-abc/", b'5', b"");
+        let ty = if first.ends_with(b"/") { b'5' } else { b'0' };
+        entry(&mut t, first, ty, b"one");
+        entry(&mut t, second, b'0', b"two");
+        let e = refused(finish(t));
+        assert!(matches!(e.cause, TarCause::Duplicate), "{e}");
+        assert_eq!(e.entry.as_deref().map(str::as_bytes), Some(second), "{e}");
+    }
+    // The top directory twice, and a long name repeating a short one.
+    let mut t = Vec::new();
+    entry(&mut t, b"ksplice-abc/", b'5', b"");
+    entry(&mut t, b"ksplice-abc", b'5', b"");
+    assert!(matches!(refused(finish(t)).cause, TarCause::Duplicate));
+    let mut t = Vec::new();
+    entry(&mut t, b"ksplice-abc/x", b'0', b"1");
+    entry(&mut t, b"././@LongLink", b'L', b"ksplice-abc/x\0");
+    entry(&mut t, b"ksplice-abc/y", b'0', b"2");
+    assert!(matches!(refused(finish(t)).cause, TarCause::Duplicate));
+}
+
+/// Sizes are checked before any data is read: a header claiming more than
+/// the limits is refused as too large even though no data follows it.
+#[test]
+fn refuses_oversize_members_before_reading_them() {
+    for (name, ty, size, what) in [
+        (
+            &b"ksplice-abc/big.ko"[..],
+            b'0',
+            2u64 << 30,
+            "unpacked files",
+        ),
+        (b"././@LongLink", b'L', 2 << 20, "metadata record"),
+        (b"pax", b'x', 2 << 20, "metadata record"),
+    ] {
+        let mut t = Vec::new();
+        entry(&mut t, b"ksplice-abc/", b'5', b"");
+        t.extend_from_slice(&header(name, ty, size));
+        let e = refused(finish(t));
+        assert!(matches!(e.cause, TarCause::TooLarge(w) if w == what), "{e}");
+        assert_eq!(e.entry.as_deref().map(str::as_bytes), Some(name), "{e}");
+    }
+    // The total of the files too: one byte, then a file of the limit.
+    let mut t = Vec::new();
+    entry(&mut t, b"ksplice-abc/", b'5', b"");
+    entry(&mut t, b"ksplice-abc/small", b'0', b"1");
+    t.extend_from_slice(&header(b"ksplice-abc/limit", b'0', 1 << 30));
+    let e = refused(finish(t));
+    assert!(
+        matches!(e.cause, TarCause::TooLarge("unpacked files")),
+        "{e}"
+    );
+    assert_eq!(e.entry.as_deref(), Some("ksplice-abc/limit"));
+}
+
+#[test]
+fn refuses_pax_sizes_and_sparse_files() {
+    // A pax size that disagrees with the header's.
+    let mut t = Vec::new();
+    entry(&mut t, b"ksplice-abc/", b'5', b"");
+    entry(&mut t, b"pax", b'x', &pax_record("size", "1"));
+    entry(&mut t, b"ksplice-abc/f", b'0', b"xx");
+    let e = refused(finish(t));
+    assert!(matches!(e.cause, TarCause::BadPax(_)), "{e}");
+    assert_eq!(e.entry.as_deref(), Some("ksplice-abc/f"));
+    // A malformed pax record.
+    let mut t = Vec::new();
+    entry(&mut t, b"ksplice-abc/", b'5', b"");
+    entry(&mut t, b"pax", b'x', b"99 path=x\n");
+    entry(&mut t, b"ksplice-abc/f", b'0', b"xx");
+    assert!(matches!(refused(finish(t)).cause, TarCause::BadPax(_)));
+    // A GNU sparse file (GNU header) and a pax one.
+    let mut t = Vec::new();
+    entry(&mut t, b"ksplice-abc/", b'5', b"");
+    let mut h = header(b"ksplice-abc/s", b'S', 0);
+    h[257..265].copy_from_slice(b"ustar  \0");
+    support::tar::fix_checksum(&mut h);
+    t.extend_from_slice(&h);
+    let e = refused(finish(t));
+    assert!(matches!(e.cause, TarCause::UnsupportedType(b'S')), "{e}");
+    let mut t = Vec::new();
+    entry(&mut t, b"ksplice-abc/", b'5', b"");
+    entry(&mut t, b"pax", b'x', &pax_record("GNU.sparse.major", "1"));
+    entry(&mut t, b"ksplice-abc/s", b'0', b"");
+    let e = refused(finish(t));
+    assert!(matches!(e.cause, TarCause::UnsupportedType(b'S')), "{e}");
 }
 
 /// Archives written by GNU tar (gnu, pax and ustar formats) unpack.

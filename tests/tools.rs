@@ -152,6 +152,7 @@ impl Fake {
             ("KSPLICE_SYSFS".into(), p("sys")),
             ("KSPLICE_PROC".into(), p("proc")),
             ("KSPLICE_STATE".into(), p("state")),
+            ("KSPLICE_LIB".into(), p("lib")),
             ("KSPLICE_INSMOD".into(), format!("sh {}", p("insmod.sh"))),
             ("KSPLICE_RMMOD".into(), format!("sh {}", p("rmmod.sh"))),
             ("TMPDIR".into(), p("tmp")),
@@ -746,6 +747,54 @@ fn apply_already_applied_does_nothing() {
     assert_eq!(out.code, Some(0), "{out:?}");
     assert!(out.stdout.contains("Ksplice update abc already applied."));
     assert!(fake.log().is_empty());
+}
+
+/// The installed-updates options, through the binaries: install keeps the
+/// tarball under KSPLICE_LIB/RELEASE, view lists it, --all-installed finds
+/// it applied, uninstall of what is not applied only drops it.
+#[test]
+fn install_all_installed_and_uninstall() {
+    let fake = Fake::new("installed");
+    fake.install_update(KID, StageFile::Text("applied"));
+    let tgz = write_update(&fake, &["vmlinux"], |_| {});
+    let out = fake.run(APPLY, &["--install", s(&tgz)]);
+    assert_eq!(out.code, Some(0), "{out:?}");
+    assert!(
+        out.stdout.contains("Installed Ksplice update abc"),
+        "{out:?}"
+    );
+    let kept = fake.path("lib").join(RELEASE).join("ksplice-abc.tar.gz");
+    assert!(kept.is_file(), "{}", kept.display());
+    let out = fake.run(VIEW, &[]);
+    assert!(
+        out.stdout.contains("Installed for this kernel") && out.stdout.contains("abc (applied)"),
+        "{out:?}"
+    );
+    let out = fake.run(APPLY, &["--all-installed"]);
+    assert_eq!(out.code, Some(0), "{out:?}");
+    assert!(out.stdout.contains("already applied"), "{out:?}");
+    let out = fake.run(APPLY, &["--install", s(&fake.path("sys"))]);
+    assert_eq!(out.code, Some(1), "a directory: {out:?}");
+    let out = fake.run(APPLY, &["--all-installed", s(&tgz)]);
+    assert_ne!(
+        out.code,
+        Some(0),
+        "--all-installed takes no update: {out:?}"
+    );
+    // Reversed in the kernel: uninstall only drops it from the store.
+    fake.install_update(KID, StageFile::Text("reversed"));
+    let out = fake.run(UNDO, &["--uninstall", "abc"]);
+    assert_eq!(out.code, Some(0), "{out:?}");
+    assert!(!kept.exists());
+    let out = fake.run(UNDO, &["--uninstall", "abc"]);
+    assert_eq!(out.code, Some(1), "{out:?}");
+    assert!(out.stderr.contains("is not installed"), "{out:?}");
+    let out = fake.run(APPLY, &["--all-installed"]);
+    assert_eq!(out.code, Some(0), "{out:?}");
+    assert!(
+        out.stdout.contains("No Ksplice update is installed"),
+        "{out:?}"
+    );
 }
 
 #[test]
@@ -1479,6 +1528,56 @@ fn view_lists_applied_updates() {
     let empty = Fake::new("viewempty");
     let out = empty.run(VIEW, &[]);
     assert_eq!((out.code, out.stdout.as_str()), (Some(0), ""));
+}
+
+#[test]
+fn view_json_has_what_the_text_shows() {
+    let fake = Fake::new("viewjson");
+    fake.install_update("abc", StageFile::Text("applied"));
+    fake.install_update("def", StageFile::Text("reversed"));
+    let rec = fake.path("state/abc");
+    fs::create_dir_all(&rec).unwrap();
+    fs::write(rec.join("description"), "Fix the uptime rounding\nmore\n").unwrap();
+    fs::write(rec.join("patched"), "fs/proc/uptime.o uptime_proc_show\n").unwrap();
+    fs::write(rec.join("patch"), "--- a/x\n+++ b/x\n").unwrap();
+    let json = |args: &[&str]| -> serde_json::Value {
+        let out = fake.run(VIEW, args);
+        assert_eq!(out.code, Some(0), "{out:?}");
+        serde_json::from_str(&out.stdout).unwrap_or_else(|e| panic!("{e}: {}", out.stdout))
+    };
+    let list = json(&["--json"]);
+    assert_eq!(
+        list,
+        serde_json::json!([{
+            "kid": "abc",
+            "stage": "applied",
+            "installed": false,
+            "description": "Fix the uptime rounding\nmore\n",
+            "patched": [{"object": "fs/proc/uptime.o", "function": "uptime_proc_show"}],
+        }]),
+        "only the applied update, without the patch"
+    );
+    assert_eq!(
+        json(&["--json", "-q"]),
+        serde_json::json!([{"kid": "abc", "stage": "applied", "installed": false}])
+    );
+    let one = json(&["--json", "-v", "--id=ksplice-abc"]);
+    assert_eq!(one["kid"], "abc");
+    assert_eq!(one["present"], true);
+    assert_eq!(one["patch"], "--- a/x\n+++ b/x\n");
+    assert_eq!(json(&["--json", "--id=def"])["stage"], "reversed");
+    assert_eq!(
+        json(&["--json", "--id=zzz"]),
+        serde_json::json!({"kid": "zzz", "present": false})
+    );
+    let tgz = write_update(&fake, &["vmlinux"], |_| {});
+    let file = json(&["--json", s(&tgz)]);
+    assert_eq!(file["kid"], "abc");
+    assert_eq!(file["kernel"]["release"], RELEASE);
+    assert_eq!(file["patched"].as_array().map(Vec::len), Some(2), "{file}");
+    let out = fake.run(VIEW, &["--json", "--id=a/b"]);
+    assert_eq!(out.code, Some(1));
+    assert_eq!(out.stdout, "", "errors stay on stderr");
 }
 
 #[test]

@@ -1,13 +1,19 @@
 //! `ksplice-inspect MODULE`: prints the Ksplice metadata of an update module
 //! or object (its sections, relocations and System.map entries). The Perl
 //! ksplice-create runs it from its LIBEXECDIR for each module of an update,
-//! into the update's debug/inspect.
+//! into the update's debug/inspect. `--version` (`-V`) alone prints its
+//! version.
 
 use ksplice::engine::elf::Object;
 use ksplice::engine::metaread::Reader;
 
 fn main() {
-    let Some(path) = std::env::args().nth(1) else {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    if ksplice::cli::asks_version(&args) {
+        println!("{}", ksplice::cli::version_line("ksplice-inspect"));
+        return;
+    }
+    let Some(path) = args.into_iter().next() else {
         eprintln!("usage: ksplice-inspect MODULE");
         std::process::exit(1);
     };

@@ -3,7 +3,7 @@
 //! line, as the update's `utsname` holds them. OFFSETS.O is kmodsrc's
 //! `offsets.o`, built against the kernel with its strings in the section
 //! `.ksplice_utsname`. The Perl ksplice-create runs it from its
-//! LIBEXECDIR.
+//! LIBEXECDIR. `--version` (`-V`) alone prints its version.
 
 use anyhow::{Context, Result, bail};
 use ksplice::engine::elf::Object;
@@ -15,6 +15,10 @@ const SECTION: &str = ".ksplice_utsname";
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
+    if ksplice::cli::asks_version(&args) {
+        println!("{}", ksplice::cli::version_line("ksplice-kernel-utsname"));
+        return ExitCode::SUCCESS;
+    }
     let [path] = args.as_slice() else {
         eprintln!("usage: ksplice-kernel-utsname OFFSETS.O");
         return ExitCode::from(2);

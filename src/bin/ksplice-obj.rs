@@ -1,12 +1,11 @@
 //! `ksplice-obj`: the per-object step of a Ksplice build.
 
-use clap::Parser;
-use ksplice::obj::cli::{Cli, Cmd, usage};
+use ksplice::obj::cli::{Cmd, usage};
 use ksplice::obj::protocol;
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
-    let cli = match Cli::try_parse() {
+    let cli = match ksplice::cli::obj::parse_from(std::env::args_os()) {
         Ok(c) => c,
         Err(e) => {
             use clap::error::ErrorKind;

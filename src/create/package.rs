@@ -10,9 +10,13 @@ use crate::engine::report::Report;
 use crate::package::{Contents, names};
 use crate::util::interrupt::check as check_interrupt;
 use anyhow::{Context, Result, bail};
+use flate2::Compression;
+use flate2::write::GzEncoder;
+use serde::Serialize;
 use std::fs;
+use std::io;
+use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
 /// Stage: writes the update directory and its tarball; returns the tarball.
 pub(super) fn write(ctx: &mut Ctx) -> Result<PathBuf> {
@@ -144,20 +148,11 @@ fn copy_objects(ctx: &Ctx, pkg: &Path) -> Result<()> {
 fn tar(ctx: &Ctx, name: &str) -> Result<PathBuf> {
     let tarball = std::env::current_dir()?.join(format!("{name}.tar.gz"));
     let partial = tarball.with_extension("gz.tmp");
-    let st = Command::new("tar")
-        .arg("czf")
-        .arg(&partial)
-        .arg("-C")
-        .arg(&ctx.tmp)
-        .arg("--")
-        .arg(name)
-        .status()?;
-    if !st.success() {
-        let _ = fs::remove_file(&partial);
-        bail!("{}: tar failed", tarball.display());
-    }
-    // An interruption during packaging leaves no tarball either.
-    if let Err(e) = check_interrupt() {
+    let written = write_tarball(&ctx.tmp.join(name), name, &partial)
+        .with_context(|| format!("{}: cannot write", partial.display()))
+        // An interruption during packaging leaves no tarball either.
+        .and_then(|()| check_interrupt());
+    if let Err(e) = written {
         let _ = fs::remove_file(&partial);
         return Err(e);
     }
@@ -165,23 +160,97 @@ fn tar(ctx: &Ctx, name: &str) -> Result<PathBuf> {
     Ok(tarball)
 }
 
+/// Writes the directory `dir` as the gzip-compressed tar `out`, its top
+/// directory named `name`. The archive is the same for the same files:
+/// entries in name order, mtime 0, owner 0:0, each file's permission bits.
+fn write_tarball(dir: &Path, name: &str, out: &Path) -> Result<()> {
+    let file = fs::File::create(out)?;
+    test_delay()?;
+    let gz = GzEncoder::new(io::BufWriter::new(file), Compression::default());
+    let mut builder = tar::Builder::new(gz);
+    append_tree(&mut builder, dir, Path::new(name))?;
+    let gz = builder.into_inner()?;
+    let file = gz.finish()?.into_inner().map_err(|e| e.into_error())?;
+    file.sync_all()?;
+    Ok(())
+}
+
+/// `KSPLICE_TEST_PACKAGE_DELAY=SECONDS` (for tests/e2e/interrupt only):
+/// packaging waits that long first, checking for an interruption, so that
+/// a signal surely lands in the middle of it.
+fn test_delay() -> Result<()> {
+    let secs: u64 = std::env::var("KSPLICE_TEST_PACKAGE_DELAY")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0);
+    for _ in 0..secs.min(60) * 20 {
+        check_interrupt()?;
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    Ok(())
+}
+
+/// Appends the directory `dir` as `name`, then what it holds (only
+/// directories and regular files: `copy_tree` and `fs::copy` make nothing
+/// else), checking for an interruption before each file.
+fn append_tree<W: io::Write>(b: &mut tar::Builder<W>, dir: &Path, name: &Path) -> Result<()> {
+    b.append_data(
+        &mut header(&fs::metadata(dir)?, tar::EntryType::Directory, 0),
+        name,
+        io::empty(),
+    )?;
+    let mut children = fs::read_dir(dir)?.collect::<io::Result<Vec<_>>>()?;
+    children.sort_by_key(|e| e.file_name());
+    for child in children {
+        check_interrupt()?;
+        let (path, name) = (child.path(), name.join(child.file_name()));
+        let meta = fs::symlink_metadata(&path)?;
+        if meta.is_dir() {
+            append_tree(b, &path, &name)?;
+        } else if meta.is_file() {
+            // The size in the header is that of the file opened.
+            let file = fs::File::open(&path)?;
+            let meta = file.metadata()?;
+            let mut h = header(&meta, tar::EntryType::Regular, meta.len());
+            b.append_data(&mut h, &name, io::Read::take(file, meta.len()))?;
+        } else {
+            bail!("{}: not a regular file or a directory", path.display());
+        }
+    }
+    Ok(())
+}
+
+/// A GNU tar header with the fixed fields of [`write_tarball`].
+fn header(meta: &fs::Metadata, kind: tar::EntryType, size: u64) -> tar::Header {
+    let mut h = tar::Header::new_gnu();
+    h.set_entry_type(kind);
+    h.set_size(size);
+    h.set_mode(meta.permissions().mode() & 0o777);
+    h.set_mtime(0);
+    h.set_uid(0);
+    h.set_gid(0);
+    h
+}
+
+/// What the update's `report.json` holds.
+#[derive(Serialize)]
+struct UpdateReport<'a> {
+    kid: &'a str,
+    objects: Vec<Report>,
+}
+
 /// The update's `report.json`: the kid and every object's report.
 // Each object's report is read back through its type, so a torn or foreign
 // file fails here, naming the object, instead of going into the tarball.
 fn aggregate_report(kid: &str, reports: &[(PathBuf, String)]) -> Result<String> {
-    let mut out = format!(
-        "{{\n\"kid\": {},\n\"objects\": [\n",
-        crate::engine::report::quote(kid)
-    );
-    for (i, (obj, text)) in reports.iter().enumerate() {
-        let report =
-            Report::from_json(text).with_context(|| format!("{}: bad report", obj.display()))?;
-        if i > 0 {
-            out.push_str(",\n");
-        }
-        out.push_str(report.json().trim_end());
-    }
-    out.push_str("\n]\n}\n");
+    let objects = reports
+        .iter()
+        .map(|(obj, text)| {
+            Report::from_json(text).with_context(|| format!("{}: bad report", obj.display()))
+        })
+        .collect::<Result<Vec<_>>>()?;
+    let mut out = serde_json::to_string_pretty(&UpdateReport { kid, objects })?;
+    out.push('\n');
     Ok(out)
 }
 
@@ -224,11 +293,77 @@ mod tests {
             (PathBuf::from("/t/fs/a.o"), one.json().replace("sys", "a")),
         ];
         let all = aggregate_report("k1", &reports).unwrap();
+        assert!(
+            all.starts_with("{\n  \"kid\": \"k1\",\n  \"objects\": ["),
+            "{all}"
+        );
+        assert!(all.ends_with("]\n}\n"), "{all}");
         let v: serde_json::Value = serde_json::from_str(&all).unwrap();
         assert_eq!(v["kid"], "k1");
         assert_eq!(v["objects"][1]["object"], "kernel/a.o");
         let torn = vec![(PathBuf::from("/t/fs/b.o"), "{\"object\": ".to_string())];
         let e = format!("{:#}", aggregate_report("k1", &torn).unwrap_err());
         assert!(e.contains("/t/fs/b.o: bad report"), "{e}");
+    }
+
+    /// The tarball unpacks with the tools' reader into the same tree, and
+    /// is the same for the same files.
+    #[test]
+    fn tarball_is_readable_and_deterministic() {
+        let d = crate::package::tarball::TempDir::new().unwrap();
+        let top = d.path().join("ksplice-k1");
+        let long = "d".repeat(120);
+        fs::create_dir_all(top.join("debug/objects").join(&long)).unwrap();
+        fs::write(top.join("contents"), "core ksplice_k1 ksplice-k1.ko\n").unwrap();
+        fs::write(top.join("ksplice-k1.ko"), vec![7u8; 3000]).unwrap();
+        fs::set_permissions(top.join("ksplice-k1.ko"), fs::Permissions::from_mode(0o751)).unwrap();
+        fs::write(top.join("debug/objects").join(&long).join("a.o"), "ELF").unwrap();
+        let (one, two) = (d.path().join("1.tar.gz"), d.path().join("2.tar.gz"));
+        write_tarball(&top, "ksplice-k1", &one).unwrap();
+        fs::write(top.join("contents"), "core ksplice_k1 ksplice-k1.ko\n").unwrap();
+        write_tarball(&top, "ksplice-k1", &two).unwrap();
+        assert_eq!(fs::read(&one).unwrap(), fs::read(&two).unwrap());
+        // GNU tar reads it too, when there is one.
+        if let Ok(out) = std::process::Command::new("tar")
+            .arg("-tzf")
+            .arg(&one)
+            .output()
+        {
+            assert!(out.status.success(), "{out:?}");
+            let list = String::from_utf8_lossy(&out.stdout);
+            assert!(
+                list.contains(&format!("ksplice-k1/debug/objects/{long}/a.o\n")),
+                "{list}"
+            );
+        }
+        let u = crate::package::tarball::unpack(&one).unwrap();
+        assert_eq!(u.root().file_name().unwrap(), "ksplice-k1");
+        assert_eq!(
+            fs::read(u.root().join("ksplice-k1.ko")).unwrap(),
+            vec![7u8; 3000]
+        );
+        // Mode, owner and mtime in the headers.
+        let data = fs::read(&one).unwrap();
+        let mut ar = tar::Archive::new(flate2::read::GzDecoder::new(&data[..]));
+        let mut names = Vec::new();
+        for e in ar.entries().unwrap() {
+            let e = e.unwrap();
+            let h = e.header();
+            assert_eq!(
+                (h.uid().unwrap(), h.gid().unwrap(), h.mtime().unwrap()),
+                (0, 0, 0)
+            );
+            let name = e.path().unwrap().display().to_string();
+            if name.ends_with(".ko") {
+                assert_eq!(h.mode().unwrap(), 0o751);
+            }
+            names.push(name);
+        }
+        assert_eq!(names[0], "ksplice-k1");
+        assert_eq!(names[1], "ksplice-k1/contents");
+        assert!(
+            names.iter().any(|n| n.ends_with(&format!("{long}/a.o"))),
+            "{names:?}"
+        );
     }
 }

@@ -5,10 +5,11 @@
 use crate::engine::classify::Kind;
 use crate::engine::diff::{Change, Diff, Fate, SpanId};
 use crate::engine::span::{Analysis, is_named};
-use serde::Deserialize;
+use serde::ser::SerializeStruct;
+use serde::{Deserialize, Serialize, Serializer};
 
 /// One reported span.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
 pub struct Entry {
     /// Symbol name, or the span's label when it has none.
     pub name: String,
@@ -18,15 +19,17 @@ pub struct Entry {
     /// Why it changed (`differing bytes at offset 0x12`, `differing
     /// relocations at offset 0x10: target changed`), when it did: the
     /// text of a [`Change`].
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
     /// First differing offset, when known.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub offset: Option<u64>,
 }
 
 /// What keep-new-code found in one object. In JSON, every list may be left
-/// out (empty) and other members (`changed`) are ignored when read.
+/// out (empty) and other members (`changed`) are ignored when read; written,
+/// it is `object`, `changed` ([`Report::has_changes`]) and every list, in
+/// the order of the text report.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
 pub struct Report {
     /// The object (without `.KSPLICE*` suffix).
@@ -205,59 +208,28 @@ impl Report {
         out
     }
 
-    /// The report as JSON.
+    /// The report as JSON (pretty-printed, ending with a newline).
     pub fn json(&self) -> String {
-        let mut out = format!(
-            "{{\n  \"object\": {},\n  \"changed\": {}",
-            quote(&self.object),
-            self.has_changes()
-        );
-        for (key, _, entries) in self.groups() {
-            out.push_str(&format!(",\n  \"{key}\": ["));
-            for (i, e) in entries.iter().enumerate() {
-                if i > 0 {
-                    out.push(',');
-                }
-                out.push_str(&format!(
-                    "\n    {{\"name\": {}, \"section\": {}",
-                    quote(&e.name),
-                    quote(&e.section)
-                ));
-                if let Some(r) = &e.reason {
-                    out.push_str(&format!(", \"reason\": {}", quote(r)));
-                }
-                if let Some(o) = e.offset {
-                    out.push_str(&format!(", \"offset\": {o}"));
-                }
-                out.push('}');
-            }
-            if !entries.is_empty() {
-                out.push_str("\n  ");
-            }
-            out.push(']');
-        }
-        out.push_str("\n}\n");
+        // Strings, numbers and booleans only: serializing cannot fail.
+        let mut out = serde_json::to_string_pretty(self).unwrap_or_default();
+        out.push('\n');
         out
     }
 }
 
-/// A JSON string literal.
-pub fn quote(s: &str) -> String {
-    let mut out = String::with_capacity(s.len() + 2);
-    out.push('"');
-    for c in s.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            '\n' => out.push_str("\\n"),
-            '\r' => out.push_str("\\r"),
-            '\t' => out.push_str("\\t"),
-            c if (c as u32) < 0x20 => out.push_str(&format!("\\u{:04x}", c as u32)),
-            c => out.push(c),
+/// `object`, then `changed`, which is computed, then the lists in the order
+/// of [`Report::groups`] (that of the text report).
+impl Serialize for Report {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let groups = self.groups();
+        let mut st = s.serialize_struct("Report", 2 + groups.len())?;
+        st.serialize_field("object", &self.object)?;
+        st.serialize_field("changed", &self.has_changes())?;
+        for (key, _, entries) in groups {
+            st.serialize_field(key, entries)?;
         }
+        st.end()
     }
-    out.push('"');
-    out
 }
 
 #[cfg(test)]
@@ -265,9 +237,27 @@ mod tests {
     use super::*;
 
     #[test]
-    fn quotes_json_strings() {
-        assert_eq!(quote("a\"b\\c\n<x>"), "\"a\\\"b\\\\c\\n<x>\"");
-        assert_eq!(quote("\u{1}"), "\"\\u0001\"");
+    fn json_members_in_order() {
+        let r = sample();
+        let j = r.json();
+        assert!(j.starts_with("{\n") && j.ends_with("\n}\n"), "{j}");
+        let mut want = vec!["object", "changed"];
+        want.extend(r.groups().iter().map(|g| g.0));
+        let mut at = 0;
+        for k in want {
+            let i = j[at..]
+                .find(&format!("\n  \"{k}\": "))
+                .unwrap_or_else(|| panic!("{k}: missing or out of order in {j}"));
+            at += i + 1;
+        }
+        assert!(j.contains("\"changed\": true"), "{j}");
+        assert!(j.contains("\"offset\": 18446744073709551615"), "{j}");
+        assert!(j.contains(r#""object": "kernel/sys \"x\"\\é.o""#), "{j}");
+        // Reason and offset are left out when there is none.
+        assert_eq!(
+            serde_json::to_string(&r.new_functions[0]).unwrap(),
+            r#"{"name":"helper.isra.0","section":".text.helper.isra.0"}"#
+        );
     }
 
     #[test]

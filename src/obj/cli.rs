@@ -1,4 +1,5 @@
-//! Command line of `ksplice-obj`, identical to `ksplice-obj.pl`'s.
+//! Command line of `ksplice-obj`, identical to `ksplice-obj.pl`'s, plus
+//! `--help` and `--version` (`-V`), which the Perl tool did not have.
 
 use clap::{Parser, Subcommand};
 
@@ -17,6 +18,7 @@ pub const COMMANDS: &[&str] = &[
 #[derive(Debug, Parser)]
 #[command(
     name = "ksplice-obj",
+    version,
     about = "Per-object step of a Ksplice build (drop-in for ksplice-obj.pl)"
 )]
 pub struct Cli {

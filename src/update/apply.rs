@@ -9,12 +9,14 @@
 //! ksplice-view and ksplice-undo; on any failure everything loaded is
 //! unloaded again, in reverse load order.
 
-use super::cli::{DebugOpts, EXIT_ABORTED, EXIT_OK};
+use super::cli::{DebugOpts, EXIT_ABORTED, EXIT_ERROR, EXIT_OK};
 use super::env::Env;
 use super::kernel::{Kernel, Stage};
 use super::record::Record;
+use super::store::Store;
 use super::ui::{Ui, explain_apply};
 use crate::package::Update;
+use crate::package::utsname::Utsname;
 use crate::util::interrupt::check as check_interrupt;
 use anyhow::{Context, Result, bail};
 use std::path::Path;
@@ -84,6 +86,65 @@ pub fn apply(opts: &ApplyOpts, env: Env, ui: &Ui) -> Result<u8> {
     }
     aborted(&k, &u.kid, opts.debug, &loaded);
     Ok(EXIT_ABORTED)
+}
+
+/// `ksplice-apply --install`: applies the update (a tarball), then keeps it
+/// in the store of installed updates for the running kernel, so that
+/// `ksplice.service` applies it again at every boot of that kernel
+/// ([`apply_installed`]). Nothing is installed when it does not apply.
+pub fn install(opts: &ApplyOpts, env: Env, ui: &Ui) -> Result<u8> {
+    if !opts.update.is_file() {
+        bail!(
+            "{}: --install needs the update's tarball (ksplice-KID.tar.gz), not a directory",
+            opts.update.display()
+        );
+    }
+    let release = Utsname::running(&env.proc_root)?.release;
+    let store = Store::new(&env.lib);
+    let kid = Update::open(opts.update)?.kid;
+    let code = apply(opts, env, ui)?;
+    if code != EXIT_OK {
+        return Ok(code);
+    }
+    let kept = store.install(opts.update, &kid, &release)?;
+    ui.progress(&format!(
+        "Installed Ksplice update {kid} for {release} ({}): applied again at every boot of this kernel by ksplice.service.",
+        kept.display()
+    ));
+    Ok(EXIT_OK)
+}
+
+/// `ksplice-apply --all-installed` (what `ksplice.service` runs at boot):
+/// applies every update installed for the running kernel, in installation
+/// order, going on after one that fails. Returns the worst exit status.
+pub fn apply_installed(partial: bool, debug: &DebugOpts, env: Env, ui: &Ui) -> Result<u8> {
+    let release = Utsname::running(&env.proc_root)?.release;
+    let installed = Store::new(&env.lib).installed(&release)?;
+    if installed.is_empty() {
+        ui.progress(&format!("No Ksplice update is installed for {release}."));
+        return Ok(EXIT_OK);
+    }
+    let mut worst = EXIT_OK;
+    for i in &installed {
+        check_interrupt()?;
+        let opts = ApplyOpts {
+            update: &i.tarball,
+            partial,
+            debug,
+        };
+        let code = apply(&opts, env.clone(), ui).unwrap_or_else(|e| {
+            eprintln!("ksplice-apply: installed update {}: {e:#}", i.kid);
+            EXIT_ERROR
+        });
+        if code != EXIT_OK {
+            eprintln!(
+                "ksplice-apply: installed update {} for {release} was not applied (exit {code})",
+                i.kid
+            );
+        }
+        worst = worst.max(code);
+    }
+    Ok(worst)
 }
 
 /// `Some(EXIT_OK)` when the update is already applied; an error when it is
@@ -327,6 +388,84 @@ mod tests {
         );
         assert_eq!(loaded.len(), 3);
         assert!(fake.path("state").join(KID).join("description").is_file());
+    }
+
+    /// The fake update as a tarball (`ksplice-abc.tar.gz`).
+    fn tarball(fake: &FakeKernel) -> std::path::PathBuf {
+        let dir = fake.update(&["vmlinux"]);
+        let out = fake.dir.join(format!("ksplice-{KID}.tar.gz"));
+        let gz = flate2::write::GzEncoder::new(
+            std::fs::File::create(&out).unwrap(),
+            flate2::Compression::fast(),
+        );
+        let mut b = tar::Builder::new(gz);
+        b.append_dir_all(format!("ksplice-{KID}"), &dir).unwrap();
+        b.into_inner().unwrap().finish().unwrap();
+        out
+    }
+
+    #[test]
+    fn install_keeps_what_applied_for_the_running_release() {
+        let fake = FakeKernel::new("applied", "ok", "");
+        fake.install("applied");
+        let t = tarball(&fake);
+        let ui = quiet_ui("ksplice-apply");
+        let debug = DebugOpts::default();
+        let opts = ApplyOpts {
+            update: &t,
+            partial: false,
+            debug: &debug,
+        };
+        assert_eq!(install(&opts, fake.env(), &ui).unwrap(), EXIT_OK);
+        let kept = Store::new(&fake.path("lib"))
+            .installed("6.1.0-ksplice-unit")
+            .unwrap();
+        assert_eq!(kept.len(), 1);
+        assert_eq!(kept[0].kid, KID);
+        // At boot: already applied here, so nothing is loaded.
+        assert_eq!(
+            apply_installed(false, &debug, fake.env(), &ui).unwrap(),
+            EXIT_OK
+        );
+        assert!(fake.log().is_empty(), "{:?}", fake.log());
+        // A directory cannot be installed.
+        let dir = fake.update(&["vmlinux"]);
+        let opts = ApplyOpts {
+            update: &dir,
+            ..opts
+        };
+        let e = install(&opts, fake.env(), &ui).unwrap_err().to_string();
+        assert!(e.contains("needs the update's tarball"), "{e}");
+    }
+
+    #[test]
+    fn installed_updates_that_fail_are_reported_and_not_installed() {
+        let fake = FakeKernel::new("preparing", "code_busy", "bash 42 do_sys\n");
+        let t = tarball(&fake);
+        let ui = quiet_ui("ksplice-apply");
+        let debug = DebugOpts::default();
+        let opts = ApplyOpts {
+            update: &t,
+            partial: false,
+            debug: &debug,
+        };
+        // Refused by the kernel: not installed.
+        assert_eq!(install(&opts, fake.env(), &ui).unwrap(), EXIT_ABORTED);
+        let store = Store::new(&fake.path("lib"));
+        assert!(store.installed("6.1.0-ksplice-unit").unwrap().is_empty());
+        // Installed anyway (as if it had applied once): at boot it fails
+        // and the status says so.
+        store.install(&t, KID, "6.1.0-ksplice-unit").unwrap();
+        assert_eq!(
+            apply_installed(false, &debug, fake.env(), &ui).unwrap(),
+            EXIT_ABORTED
+        );
+        // Nothing installed for this kernel: nothing to do.
+        store.uninstall(KID, "6.1.0-ksplice-unit").unwrap();
+        assert_eq!(
+            apply_installed(false, &debug, fake.env(), &ui).unwrap(),
+            EXIT_OK
+        );
     }
 
     #[test]

@@ -1,6 +1,8 @@
-//! The update tools' command lines: the options they share, exit statuses
-//! and their `--help` texts, and the shared `main` ([`tool_main`]), whose
-//! termination signals go through [`crate::util::interrupt`].
+//! What the update tools' command lines share: the options, the exit
+//! statuses and the shared `main` ([`tool_main`]), whose termination
+//! signals go through [`crate::util::interrupt`]. Each tool's options and
+//! `--help` texts are in the top-level `cli` module (`src/cli/`), which
+//! looks down at this one.
 
 use super::ui::Ui;
 use crate::util::interrupt::{self, Interrupted};
@@ -119,31 +121,3 @@ pub fn tool_main<C: clap::Parser>(
     };
     ExitCode::from(code)
 }
-
-/// The exit statuses of ksplice-apply, for `--help`.
-pub const EXIT_STATUS_HELP: &str = "Exit status:
-  0    applied (or already applied)
-  1    error (bad update, wrong kernel, a module failed to load, bad usage);
-       the modules loaded so far are unloaded
-  2    the kernel refused the update (the reason is printed); its modules
-       are unloaded
-  130  interrupted; the modules loaded so far are unloaded
-
-Environment (for testing): KSPLICE_SYSFS (/sys), KSPLICE_PROC (/proc),
-KSPLICE_STATE (/var/run/ksplice), KSPLICE_INSMOD (insmod), KSPLICE_RMMOD (rmmod).";
-
-/// The exit statuses of ksplice-undo, for `--help`.
-pub const UNDO_EXIT_STATUS_HELP: &str = "Exit status:
-  0    reversed and unloaded
-  1    error (not applied, not present, a module could not be unloaded,
-       bad usage)
-  2    the kernel refused to reverse the update (the reason is printed);
-       it stays applied
-  130  interrupted before reversing; nothing changed (once the reversal
-       has started, a signal waits for the modules to be unloaded)
-
-Environment (for testing): KSPLICE_SYSFS (/sys), KSPLICE_STATE
-(/var/run/ksplice), KSPLICE_RMMOD (rmmod).";
-
-/// The exit statuses and environment of ksplice-view, for `--help`.
-pub const VIEW_EXIT_STATUS_HELP: &str = "Exit status: 0 success, 1 error.\n\nEnvironment (for testing): KSPLICE_SYSFS (/sys), KSPLICE_STATE (/var/run/ksplice).";

@@ -14,6 +14,9 @@ pub struct Env {
     pub proc_root: PathBuf,
     /// The records of applied updates (`KSPLICE_STATE`, default `/var/run/ksplice`).
     pub state: PathBuf,
+    /// The updates installed to be applied at boot (`KSPLICE_LIB`, default
+    /// `/var/lib/ksplice`; see [`super::store`]).
+    pub lib: PathBuf,
     /// The module loader and its leading arguments (`KSPLICE_INSMOD`, default `insmod`).
     pub insmod: Vec<String>,
     /// The module unloader (`KSPLICE_RMMOD`, default `rmmod`).
@@ -27,6 +30,7 @@ impl Env {
             sysfs: path_var("KSPLICE_SYSFS", "/sys"),
             proc_root: path_var("KSPLICE_PROC", "/proc"),
             state: path_var("KSPLICE_STATE", "/var/run/ksplice"),
+            lib: path_var("KSPLICE_LIB", "/var/lib/ksplice"),
             insmod: command_var("KSPLICE_INSMOD", "insmod")?,
             rmmod: command_var("KSPLICE_RMMOD", "rmmod")?,
         })

@@ -11,12 +11,18 @@
 //! - [`record`]: what ksplice-apply keeps about an applied update
 //!   (`$KSPLICE_STATE/<kid>/`: description, patched functions, contents,
 //!   patch), read by ksplice-view and ksplice-undo ([`Record`]).
+//! - [`store`]: the updates installed to be applied again at every boot
+//!   of their kernel (`$KSPLICE_LIB/<release>/`, default
+//!   `/var/lib/ksplice`), kept by `ksplice-apply --install`, applied by
+//!   `ksplice-apply --all-installed` (ksplice.service), removed by
+//!   `ksplice-undo --uninstall` ([`store::Store`]).
 //! - [`ui`]: the tools' common output conventions (progress, `-v` command
 //!   echo, `--raw-errors`), abort-cause explanations and the busy tasks of
 //!   `conflicts` in words ([`Ui`]).
-//! - [`cli`]: the shared options, exit statuses, `--help` texts and the
-//!   shared `main` ([`tool_main`]), whose termination signals go through
-//!   [`crate::util::interrupt`].
+//! - [`cli`]: the shared options, exit statuses and the shared `main`
+//!   ([`tool_main`]), whose termination signals go through
+//!   [`crate::util::interrupt`] (each tool's options, and its exit
+//!   statuses in words, are in `src/cli/`).
 //! - [`apply`], [`undo`], [`view`]: the tools' flows, which the binaries
 //!   call after parsing their command lines.
 //!
@@ -27,6 +33,7 @@ pub mod cli;
 pub mod env;
 pub mod kernel;
 pub mod record;
+pub mod store;
 pub mod ui;
 pub mod undo;
 pub mod view;
@@ -35,8 +42,7 @@ pub mod view;
 mod testkit;
 
 pub use cli::{
-    CommonOpts, DebugOpts, EXIT_ABORTED, EXIT_ERROR, EXIT_INTERRUPTED, EXIT_OK, EXIT_STATUS_HELP,
-    UNDO_EXIT_STATUS_HELP, VIEW_EXIT_STATUS_HELP, tool_main,
+    CommonOpts, DebugOpts, EXIT_ABORTED, EXIT_ERROR, EXIT_INTERRUPTED, EXIT_OK, tool_main,
 };
 pub use env::Env;
 pub use kernel::{Kernel, Stage};

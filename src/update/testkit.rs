@@ -92,6 +92,7 @@ impl FakeKernel {
             sysfs: p("sys"),
             proc_root: p("proc"),
             state: p("state"),
+            lib: p("lib"),
             insmod: sh("insmod.sh"),
             rmmod: sh("rmmod.sh"),
         }

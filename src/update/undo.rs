@@ -9,8 +9,10 @@ use super::cli::{DebugOpts, EXIT_ABORTED, EXIT_OK};
 use super::env::Env;
 use super::kernel::{Kernel, Stage};
 use super::record::Record;
+use super::store::Store;
 use super::ui::{Ui, explain_undo};
 use crate::package::names::is_module_name;
+use crate::package::utsname::Utsname;
 use crate::package::{Contents, Update};
 use anyhow::{Result, bail};
 use std::path::Path;
@@ -49,6 +51,36 @@ pub fn undo(arg: &str, debug: &DebugOpts, env: Env, ui: &Ui) -> Result<u8> {
 
 /// The update id named by `arg`: `KID`, `ksplice-KID`, `ksplice_KID`, or a
 /// module name `ksplice_KID_...` of a loaded update.
+/// `ksplice-undo --uninstall KID`: undoes the update when it is applied,
+/// then removes it from the updates installed for the running kernel
+/// (`ksplice-apply --install`). An update neither applied nor installed
+/// is an error; one that cannot be undone stays installed.
+pub fn uninstall(kid: &str, debug: &DebugOpts, env: Env, ui: &Ui) -> Result<u8> {
+    let release = Utsname::running(&env.proc_root)?.release;
+    let store = Store::new(&env.lib);
+    let kid = kid
+        .strip_prefix("ksplice-")
+        .unwrap_or(kid)
+        .trim_end_matches(".tar.gz");
+    let k = Kernel {
+        env: env.clone(),
+        ui: ui.clone(),
+    };
+    if k.stage(kid)? == Some(Stage::Applied) {
+        let code = undo(kid, debug, env, ui)?;
+        if code != EXIT_OK {
+            return Ok(code);
+        }
+    }
+    if !store.uninstall(kid, &release)? {
+        bail!("Ksplice update {kid} is not installed for {release}");
+    }
+    ui.progress(&format!(
+        "Uninstalled Ksplice update {kid} for {release}: it is no longer applied at boot."
+    ));
+    Ok(EXIT_OK)
+}
+
 pub fn resolve_kid(k: &Kernel, arg: &str) -> Result<String> {
     let s = arg
         .strip_prefix("ksplice-")

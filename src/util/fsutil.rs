@@ -117,67 +117,11 @@ impl Drop for ObjLock {
     }
 }
 
-/// Splits a command string into words as a POSIX shell would (quotes and
-/// backslashes; no expansions).
+/// Splits a command string into words as a POSIX shell would (quotes,
+/// backslashes and `#` comments; no expansions), with `shlex`. An unclosed
+/// quote or a trailing backslash is an error naming the text.
 pub fn shell_words(s: &str) -> Result<Vec<String>> {
-    let mut words = Vec::new();
-    let mut cur = String::new();
-    let mut in_word = false;
-    let mut chars = s.chars();
-    while let Some(c) = chars.next() {
-        match c {
-            '\'' => {
-                in_word = true;
-                loop {
-                    match chars.next() {
-                        Some('\'') => break,
-                        Some(x) => cur.push(x),
-                        None => anyhow::bail!("unterminated single quote in {s:?}"),
-                    }
-                }
-            }
-            '"' => {
-                in_word = true;
-                loop {
-                    match chars.next() {
-                        Some('"') => break,
-                        Some('\\') => match chars.next() {
-                            Some(x @ ('"' | '\\' | '$' | '`')) => cur.push(x),
-                            Some('\n') => {}
-                            Some(x) => {
-                                cur.push('\\');
-                                cur.push(x);
-                            }
-                            None => anyhow::bail!("unterminated double quote in {s:?}"),
-                        },
-                        Some(x) => cur.push(x),
-                        None => anyhow::bail!("unterminated double quote in {s:?}"),
-                    }
-                }
-            }
-            '\\' => {
-                in_word = true;
-                match chars.next() {
-                    Some('\n') | None => {}
-                    Some(x) => cur.push(x),
-                }
-            }
-            c if c.is_whitespace() => {
-                if in_word {
-                    words.push(std::mem::take(&mut cur));
-                    in_word = false;
-                }
-            }
-            c => {
-                in_word = true;
-                cur.push(c);
-            }
-        }
-    }
-    if in_word {
-        words.push(cur);
-    }
-    Ok(words)
+    shlex::split(s).with_context(|| format!("unterminated quote or escape in {s:?}"))
 }
 
 #[cfg(test)]
@@ -194,8 +138,16 @@ mod tests {
             shell_words(" 'a b' \"c\\\"d\" e\\ f ").unwrap(),
             ["a b", "c\"d", "e f"]
         );
-        assert!(shell_words("'oops").is_err());
+        assert_eq!(
+            shell_words("a\\\nb \"x\\$y\" c # comment\nd").unwrap(),
+            ["ab", "x$y", "c", "d"]
+        );
+        for bad in ["'oops", "\"oops", "oops\\"] {
+            let e = shell_words(bad).unwrap_err().to_string();
+            assert!(e.contains(&format!("{bad:?}")), "{e}");
+        }
         assert!(shell_words("").unwrap().is_empty());
+        assert!(shell_words(" \t\n").unwrap().is_empty());
     }
 
     #[test]

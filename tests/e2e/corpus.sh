@@ -201,7 +201,7 @@ corpus_case() {
 		fi
 		return
 	fi
-	local summary objects functions
+	local summary objects functions data
 	summary=$(tar -xzOf "$tgz" "ksplice-$kid/report.json" | python3 -c '
 import json, sys
 r = json.load(sys.stdin)
@@ -209,10 +209,14 @@ objs = [o for o in r["objects"] if o.get("patched_functions") or o.get("new_func
         or o.get("patched_data") or o.get("rewritten_data") or o.get("new_data")]
 fns = sorted({e["name"] for o in r["objects"] for k in ("patched_functions", "new_functions")
               for e in o.get(k, []) if not e["name"].startswith(".altinstr_aux<")})
+data = sorted({e["name"] for o in r["objects"] for k in ("patched_data", "rewritten_data")
+               for e in o.get(k, [])})
 print(len(objs))
-print(" ".join(fns))')
+print(" ".join(fns))
+print(" ".join(data))')
 	objects=$(sed -n 1p <<< "$summary")
 	functions=$(sed -n 2p <<< "$summary")
+	data=$(sed -n 3p <<< "$summary")
 	say "$name: changed functions: $functions"
 	mapfile -t corpus_mods < <(target_modules "$tgz" "$kid")
 	[ ${#corpus_mods[@]} -gt 0 ] && say "$name: module targets loaded first: ${corpus_mods[*]##*/}"
@@ -228,6 +232,8 @@ print(" ".join(fns))')
 	pause=$(sed -n 's/^KSPLICE-TIME pause \([0-9][0-9]*\)$/\1/p' "$log" | tail -1)
 	[ -n "$pause" ] && ms="$ms (pause $((pause / 1000)) µs)"
 	fcount=$(wc -w <<< "$functions")
+	# Data rewritten in place is named after the functions (not counted).
+	[ -n "$data" ] && functions="${functions:+$functions }(data rewritten in place: $data)"
 	case $rc in
 	0)
 		pass "$name"

@@ -45,8 +45,12 @@ pub enum TarCause {
     UnsupportedType(u8),
     /// The archive holds no entry.
     Empty,
+    /// A second entry for a path already in the archive.
+    Duplicate,
     /// A size limit was exceeded.
     TooLarge(&'static str),
+    /// Another defect of the format, as the tar reader describes it.
+    Format(String),
     /// Writing the entry failed.
     Write(io::Error),
 }
@@ -80,7 +84,9 @@ impl fmt::Display for TarCause {
             }
             TarCause::UnsupportedType(t) => write!(f, "unsupported entry type {t:#04x}"),
             TarCause::Empty => write!(f, "empty archive"),
+            TarCause::Duplicate => write!(f, "duplicate entry (the same path twice)"),
             TarCause::TooLarge(what) => write!(f, "too large: {what}"),
+            TarCause::Format(why) => write!(f, "corrupt archive: {why}"),
             TarCause::Write(e) => write!(f, "cannot write: {e}"),
         }
     }

@@ -1,22 +1,24 @@
 //! Unpacking update tarballs (`ksplice-<kid>.tar.gz`) without trusting them.
 //!
-//! The gzip stream is decoded with `flate2` (pure Rust) and the tar format is
-//! read here: POSIX ustar and GNU headers, regular files, directories, GNU
-//! long names (`L`) and pax extended headers (`x`, for `path` and `size`).
-//! An update is one directory `ksplice-<kid>/`; every entry must lie inside a
-//! single top directory, and anything that could reach outside the private
-//! destination or is not plain data is refused: absolute paths, `..`
-//! components, symbolic and hard links, devices, fifos, unknown entry types.
+//! The gzip stream is decoded with `flate2` and the tar format is read with
+//! the `tar` crate (POSIX ustar and GNU headers, GNU long names, pax
+//! extended headers); what may be written is decided here, and the crate's
+//! own unpacking is never used. An update is one directory `ksplice-<kid>/`;
+//! every entry must lie inside a single top directory, and anything that
+//! could reach outside the private destination or is not plain data is
+//! refused: absolute paths, `..` components, NUL bytes in names, symbolic
+//! and hard links, devices, fifos, unknown entry types, the same path twice.
 //! Truncated archives, bad header checksums, corrupt gzip data and archives
-//! past the size limits are errors too. Every error names the entry.
+//! past the size limits (checked before the data is read) are errors too.
+//! Every error names the entry.
 //!
 //! [`unpack`] extracts into a fresh [`TempDir`] (mode 0700 under `$TMPDIR` or
 //! `/tmp`) that is removed when the [`Unpacked`] value is dropped. The
 //! `debug/` subtree of an update (objects for diagnosis) is checked but not
 //! written: no tool reads it.
 //!
-//! The gzip layer and the temporary directory are here; the tar format is
-//! read in `reader`, what an entry may be is decided in `policy`, and the
+//! The gzip layer and the temporary directory are here; the archive is
+//! walked in `reader`, what an entry may be is decided in `policy`, and the
 //! error type is in `error`.
 
 mod error;

@@ -2,21 +2,25 @@
 //! name, independent of how the tar format is read.
 
 use super::error::{TarCause, display_name};
+use std::collections::HashSet;
+use tar::EntryType;
 
 /// Subtrees of the top directory that are checked but not written.
 const SKIPPED: &[&str] = &["debug"];
 
-/// Whether an entry of type `typeflag` named `name` is a directory (`false`
-/// for a regular file); links, devices, fifos and other types are refused.
-pub(super) fn is_directory(typeflag: u8, name: &[u8]) -> Result<bool, TarCause> {
-    match typeflag {
-        b'5' => Ok(true),
-        b'0' | 0 | b'7' => Ok(name.ends_with(b"/") && typeflag != b'7'),
-        b'1' => Err(TarCause::HardLink),
-        b'2' => Err(TarCause::Symlink),
-        b'3' | b'4' => Err(TarCause::Device),
-        b'6' => Err(TarCause::Fifo),
-        t => Err(TarCause::UnsupportedType(t)),
+/// Whether an entry of type `kind` named `name` is a directory (`false` for
+/// a regular file); links, devices, fifos and other types are refused.
+pub(super) fn is_directory(kind: EntryType, name: &[u8]) -> Result<bool, TarCause> {
+    match kind {
+        EntryType::Directory => Ok(true),
+        // Old archives mark a directory with a trailing slash only.
+        EntryType::Regular => Ok(name.ends_with(b"/")),
+        EntryType::Continuous => Ok(false),
+        EntryType::Link => Err(TarCause::HardLink),
+        EntryType::Symlink => Err(TarCause::Symlink),
+        EntryType::Char | EntryType::Block => Err(TarCause::Device),
+        EntryType::Fifo => Err(TarCause::Fifo),
+        other => Err(TarCause::UnsupportedType(other.as_byte())),
     }
 }
 
@@ -73,4 +77,48 @@ pub(super) fn check_top(
 /// Whether the entry is in a subtree that is checked but not written.
 pub(super) fn is_skipped(comps: &[&[u8]]) -> bool {
     comps.len() >= 2 && SKIPPED.iter().any(|d| comps[1] == d.as_bytes())
+}
+
+/// Refuses a second entry for the same path (its components as
+/// [`components`] gives them, so `a/./b` and `a/b/` are `a/b`).
+pub(super) fn check_unique(seen: &mut HashSet<Vec<u8>>, comps: &[&[u8]]) -> Result<(), TarCause> {
+    if seen.insert(comps.join(&b'/')) {
+        Ok(())
+    } else {
+        Err(TarCause::Duplicate)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn entry_types() {
+        assert!(is_directory(EntryType::Directory, b"d").unwrap());
+        assert!(is_directory(EntryType::Regular, b"d/").unwrap());
+        assert!(!is_directory(EntryType::new(0), b"f").unwrap());
+        assert!(!is_directory(EntryType::Continuous, b"f/").unwrap());
+        assert!(matches!(
+            is_directory(EntryType::GNUSparse, b"f"),
+            Err(TarCause::UnsupportedType(b'S'))
+        ));
+        assert!(matches!(
+            is_directory(EntryType::new(b'Z'), b"f"),
+            Err(TarCause::UnsupportedType(b'Z'))
+        ));
+    }
+
+    #[test]
+    fn same_path_twice_is_refused() {
+        let mut seen = HashSet::new();
+        let a = components(b"top/a/./b").unwrap();
+        let b = components(b"top/a/b/").unwrap();
+        check_unique(&mut seen, &a).unwrap();
+        assert!(matches!(
+            check_unique(&mut seen, &b),
+            Err(TarCause::Duplicate)
+        ));
+        check_unique(&mut seen, &components(b"top/a").unwrap()).unwrap();
+    }
 }

@@ -1,15 +1,24 @@
-//! Reading the tar format: POSIX ustar and GNU headers, GNU long names and
-//! pax extended headers, each entry checked by [`super::policy`] before
-//! anything is written.
+//! Walking an archive with the `tar` crate, each entry checked by
+//! [`super::policy`] before anything is written.
+//!
+//! The crate reads the format (headers and their checksums, numeric fields,
+//! pax records); the entries are taken raw, metadata entries included, so
+//! that every size is checked here before any data is read: a GNU long name
+//! or pax header is read into memory only when it is small, a file only when
+//! it fits in what may still be written. Nothing of the crate's unpacking
+//! is used: files are created here, inside the destination, and nothing is
+//! followed.
 
 use super::error::{TarCause, TarError, err};
 use super::policy;
+use std::collections::HashSet;
 use std::ffi::OsStr;
 use std::fs;
-use std::io::{self, Read};
+use std::io::{self, Read, Write};
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
+use tar::EntryType;
 
 /// Size of a tar block.
 const BLOCK: usize = 512;
@@ -23,154 +32,133 @@ const MAX_STREAM: u64 = 8 << 30;
 const MAX_ENTRIES: usize = 100_000;
 /// Most data read after the end-of-archive blocks.
 const MAX_TRAILING: u64 = 16 << 20;
+/// Largest total length of the entry names kept to find duplicates.
+const MAX_NAMES: usize = 16 << 20;
 
-/// Counts and limits what is read from the decompressed stream, and turns
-/// decoding errors into [`TarCause::Gzip`].
-struct Stream<R> {
+/// The decompressed stream under the `tar` crate: counts and limits what is
+/// read, notes the end of the data, keeps the last block read (the header
+/// the crate refuses, when it refuses one) and the cause of a failure of
+/// the layers below (the crate only passes an `io::Error` on).
+struct Guard<R> {
     inner: R,
     read: u64,
+    eof: bool,
+    failure: Option<TarCause>,
+    last: [u8; BLOCK],
 }
 
-impl<R: Read> Stream<R> {
-    /// Fills `buf` completely; `None` at a clean end of stream before the
-    /// first byte.
-    fn block(&mut self, buf: &mut [u8], entry: Option<&[u8]>) -> Result<bool, TarError> {
-        let mut got = 0;
-        while got < buf.len() {
-            let n = self.read_some(&mut buf[got..], entry)?;
-            if n == 0 {
-                if got == 0 {
-                    return Ok(false);
-                }
-                return Err(err(entry, TarCause::Truncated));
-            }
-            got += n;
+impl<R: Read> Guard<R> {
+    fn new(inner: R) -> Self {
+        Guard {
+            inner,
+            read: 0,
+            eof: false,
+            failure: None,
+            last: [0; BLOCK],
         }
-        Ok(true)
     }
 
-    fn read_some(&mut self, buf: &mut [u8], entry: Option<&[u8]>) -> Result<usize, TarError> {
+    /// Keeps the last `BLOCK` bytes of the stream.
+    fn remember(&mut self, data: &[u8]) {
+        if data.len() >= BLOCK {
+            self.last.copy_from_slice(&data[data.len() - BLOCK..]);
+        } else {
+            self.last.copy_within(data.len().., 0);
+            self.last[BLOCK - data.len()..].copy_from_slice(data);
+        }
+    }
+
+    fn fail(&mut self, cause: TarCause) -> io::Error {
+        let e = io::Error::other(cause.to_string());
+        self.failure = Some(cause);
+        e
+    }
+}
+
+impl<R> Guard<R> {
+    /// The last block read, as a header (for an error about that header).
+    fn last_header(&self) -> tar::Header {
+        let mut h = tar::Header::new_old();
+        h.as_mut_bytes().copy_from_slice(&self.last);
+        h
+    }
+}
+
+impl<R: Read> Read for Guard<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        if self.failure.is_some() {
+            return Err(io::Error::other("the archive cannot be read further"));
+        }
         loop {
             match self.inner.read(buf) {
+                Ok(0) if !buf.is_empty() => {
+                    self.eof = true;
+                    return Ok(0);
+                }
                 Ok(n) => {
                     self.read += n as u64;
                     if self.read > MAX_STREAM {
-                        return Err(err(entry, TarCause::TooLarge("decompressed archive")));
+                        return Err(self.fail(TarCause::TooLarge("decompressed archive")));
                     }
+                    self.remember(&buf[..n]);
                     return Ok(n);
                 }
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => {
-                    return Err(err(entry, TarCause::Truncated));
+                    return Err(self.fail(TarCause::Truncated));
                 }
-                Err(e) => return Err(err(entry, TarCause::Gzip(e))),
+                Err(e) => return Err(self.fail(TarCause::Gzip(e))),
             }
         }
     }
+}
 
-    /// Passes exactly `n` bytes to `sink`; a short stream is a truncation.
-    fn copy(
-        &mut self,
-        mut n: u64,
-        entry: &[u8],
-        mut sink: impl FnMut(&[u8]) -> io::Result<()>,
-    ) -> Result<(), TarError> {
-        let mut buf = [0u8; 16 * 1024];
-        while n > 0 {
-            let want = buf.len().min(usize::try_from(n).unwrap_or(usize::MAX));
-            let got = self.read_some(&mut buf[..want], Some(entry))?;
-            if got == 0 {
-                return Err(err(Some(entry), TarCause::Truncated));
-            }
-            sink(&buf[..got]).map_err(|e| err(Some(entry), TarCause::Write(e)))?;
-            n -= got as u64;
-        }
-        Ok(())
-    }
+/// Why walking the archive stopped.
+enum Stop {
+    /// An entry refused by the checks here, or a write that failed.
+    Refused(TarError),
+    /// Reading failed (in the crate or below it) at or after the entry
+    /// `entry`: told apart with what the [`Guard`] saw.
+    Read {
+        entry: Option<Vec<u8>>,
+        error: io::Error,
+    },
+}
 
-    /// Skips the padding after `size` bytes of data.
-    fn pad(&mut self, size: u64, entry: &[u8]) -> Result<(), TarError> {
-        let rem = (size % BLOCK as u64) as usize;
-        if rem != 0 {
-            let mut buf = [0u8; BLOCK];
-            if !self.block(&mut buf[..BLOCK - rem], Some(entry))? {
-                return Err(err(Some(entry), TarCause::Truncated));
-            }
+impl Stop {
+    /// The error for the caller, once the crate has let go of the stream.
+    fn into_error<R>(self, g: &mut Guard<R>) -> TarError {
+        let (entry, error) = match self {
+            Stop::Refused(e) => return e,
+            Stop::Read { entry, error } => (entry, error),
+        };
+        if let Some(cause) = g.failure.take() {
+            return err(entry.as_deref(), cause);
         }
-        Ok(())
-    }
-
-    /// Reads a metadata record (long name, pax header) into memory.
-    fn record(&mut self, size: u64, entry: &[u8]) -> Result<Vec<u8>, TarError> {
-        if size > MAX_META {
-            return Err(err(Some(entry), TarCause::TooLarge("metadata record")));
+        if g.eof || error.kind() == io::ErrorKind::UnexpectedEof {
+            return err(entry.as_deref(), TarCause::Truncated);
         }
-        let mut data = Vec::with_capacity(size as usize);
-        self.copy(size, entry, |b| {
-            data.extend_from_slice(b);
-            Ok(())
-        })?;
-        self.pad(size, entry)?;
-        Ok(data)
+        // Otherwise the crate refused the header it has just read, which is
+        // the last block of the stream.
+        let h = g.last_header();
+        let msg = error.to_string();
+        let cause = if h.cksum().is_err() {
+            TarCause::BadChecksum
+        } else if h.entry_size().is_err() {
+            TarCause::BadNumber("size")
+        } else if msg.contains("checksum mismatch") {
+            TarCause::BadChecksum
+        } else if msg.contains("size overflow") {
+            TarCause::BadNumber("size")
+        } else {
+            TarCause::Format(msg)
+        };
+        err(Some(&h.path_bytes()), cause)
     }
 }
 
-/// Parses a numeric header field: octal (optionally space or NUL padded)
-/// or GNU base-256.
-fn number(field: &[u8], name: &'static str) -> Result<u64, TarCause> {
-    if let Some(&first) = field.first()
-        && first & 0x80 != 0
-    {
-        if first & 0x40 != 0 {
-            return Err(TarCause::BadNumber(name));
-        }
-        let mut v: u64 = u64::from(first & 0x3f);
-        for &b in &field[1..] {
-            v = v
-                .checked_mul(256)
-                .and_then(|v| v.checked_add(u64::from(b)))
-                .ok_or(TarCause::BadNumber(name))?;
-        }
-        return Ok(v);
-    }
-    let mut it = field
-        .iter()
-        .skip_while(|&&b| b == b' ' || b == 0)
-        .peekable();
-    let mut v: u64 = 0;
-    while let Some(&&b) = it.peek() {
-        if !(b'0'..=b'7').contains(&b) {
-            break;
-        }
-        v = v
-            .checked_mul(8)
-            .and_then(|v| v.checked_add(u64::from(b - b'0')))
-            .ok_or(TarCause::BadNumber(name))?;
-        it.next();
-    }
-    if it.any(|&b| b != b' ' && b != 0) {
-        return Err(TarCause::BadNumber(name));
-    }
-    Ok(v)
-}
-
-fn checksum_ok(h: &[u8; BLOCK]) -> bool {
-    let Ok(stored) = number(&h[148..156], "checksum") else {
-        return false;
-    };
-    let (mut unsigned, mut signed) = (0u64, 0i64);
-    for (i, &b) in h.iter().enumerate() {
-        let b = if (148..156).contains(&i) { b' ' } else { b };
-        unsigned += u64::from(b);
-        signed += i64::from(b as i8);
-    }
-    stored == unsigned || i64::try_from(stored).is_ok_and(|s| s == signed)
-}
-
-/// A NUL-terminated header field.
-fn cstr(field: &[u8]) -> &[u8] {
-    let end = field.iter().position(|&b| b == 0).unwrap_or(field.len());
-    &field[..end]
+fn refused(entry: &[u8], cause: TarCause) -> Stop {
+    Stop::Refused(err(Some(entry), cause))
 }
 
 /// What a pax extended header sets for the next entry.
@@ -180,64 +168,45 @@ struct Pax {
     size: Option<u64>,
 }
 
-fn parse_pax(data: &[u8], entry: &[u8]) -> Result<Pax, TarError> {
-    let bad = |why: &str| err(Some(entry), TarCause::BadPax(why.to_string()));
+/// Reads the records of a pax extended header (with the crate's parser).
+fn parse_pax(data: &[u8]) -> Result<Pax, TarCause> {
+    // Trailing NUL padding is tolerated.
+    let end = data.iter().rposition(|&b| b != 0).map_or(0, |i| i + 1);
     let mut pax = Pax::default();
-    let mut rest = data;
-    while !rest.is_empty() {
-        // Trailing NUL padding is tolerated.
-        if rest.iter().all(|&b| b == 0) {
-            break;
-        }
-        let sp = rest
-            .iter()
-            .position(|&b| b == b' ')
-            .ok_or_else(|| bad("record without length"))?;
-        let len: usize = std::str::from_utf8(&rest[..sp])
-            .ok()
-            .filter(|s| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()))
-            .and_then(|s| s.parse().ok())
-            .ok_or_else(|| bad("bad record length"))?;
-        if len <= sp + 1 || len > rest.len() || rest[len - 1] != b'\n' {
-            return Err(bad("bad record length"));
-        }
-        let record = &rest[sp + 1..len - 1];
-        let eq = record
-            .iter()
-            .position(|&b| b == b'=')
-            .ok_or_else(|| bad("record without '='"))?;
-        let (key, value) = (&record[..eq], &record[eq + 1..]);
-        match key {
-            b"path" => pax.path = Some(value.to_vec()),
+    for ext in tar::PaxExtensions::new(&data[..end]) {
+        let ext = ext.map_err(|e| TarCause::BadPax(e.to_string()))?;
+        match ext.key_bytes() {
+            b"path" => pax.path = Some(ext.value_bytes().to_vec()),
             b"size" => {
-                let v = std::str::from_utf8(value)
+                let v = ext
+                    .value()
                     .ok()
                     .filter(|s| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()))
                     .and_then(|s| s.parse().ok())
-                    .ok_or_else(|| bad("bad size"))?;
+                    .ok_or_else(|| TarCause::BadPax("bad size".into()))?;
                 pax.size = Some(v);
             }
-            k if k.starts_with(b"GNU.sparse") => {
-                return Err(err(Some(entry), TarCause::UnsupportedType(b'S')));
-            }
+            k if k.starts_with(b"GNU.sparse") => return Err(TarCause::UnsupportedType(b'S')),
             _ => {}
         }
-        rest = &rest[len..];
     }
     Ok(pax)
 }
 
-/// An archive being unpacked: the stream and what carries over from one
-/// header to the next.
-struct Unpacker<'a, R> {
-    s: Stream<R>,
+/// An archive being unpacked: what carries over from one entry to the next.
+struct Walk<'a> {
     dest: &'a Path,
     /// The top directory, set by the first entry.
     top: Option<Vec<u8>>,
     /// A GNU long name for the next entry.
     long_name: Option<Vec<u8>>,
     /// A pax extended header for the next entry.
-    pax: Pax,
+    pax: Option<Pax>,
+    /// The last entry seen (for errors that come after it).
+    current: Option<Vec<u8>>,
+    /// The paths of the entries so far, and their total length.
+    seen: HashSet<Vec<u8>>,
+    names: usize,
     /// Bytes of files written so far.
     written: u64,
     /// Headers read so far.
@@ -246,153 +215,217 @@ struct Unpacker<'a, R> {
 
 /// Unpacks uncompressed tar data into `dest`; returns the top directory.
 pub fn unpack_tar<R: Read>(input: R, dest: &Path) -> Result<PathBuf, TarError> {
-    let mut u = Unpacker {
-        s: Stream {
-            inner: input,
-            read: 0,
-        },
+    let mut g = Guard::new(input);
+    let mut w = Walk {
         dest,
         top: None,
         long_name: None,
-        pax: Pax::default(),
+        pax: None,
+        current: None,
+        seen: HashSet::new(),
+        names: 0,
         written: 0,
         entries: 0,
     };
-    let mut header = [0u8; BLOCK];
-    loop {
-        if !u.s.block(&mut header, None)? {
-            // End of data without the end-of-archive block.
-            return Err(err(u.long_name.as_deref(), TarCause::Truncated));
-        }
-        if header.iter().all(|&b| b == 0) {
-            break;
-        }
-        let (name, size) = u.header(&header)?;
-        let typeflag = header[156];
-        if !u.metadata(typeflag, size, &name)? {
-            u.entry(typeflag, name, size)?;
-        }
-    }
-    u.finish()
+    let walked = w.walk(&mut tar::Archive::new(&mut g));
+    walked.map_err(|s| s.into_error(&mut g))?;
+    w.finish(g)
 }
 
-impl<R: Read> Unpacker<'_, R> {
-    /// Checks a header block and counts it; returns the name it gives (with
-    /// the ustar prefix) and its size field.
-    fn header(&mut self, header: &[u8; BLOCK]) -> Result<(Vec<u8>, u64), TarError> {
-        let hname = cstr(&header[0..100]);
-        if !checksum_ok(header) {
-            return Err(err(Some(hname), TarCause::BadChecksum));
+impl Walk<'_> {
+    /// Goes through every header up to the end-of-archive block.
+    fn walk<R: Read>(&mut self, archive: &mut tar::Archive<R>) -> Result<(), Stop> {
+        let entries = archive.entries().map_err(|e| self.read_error(e))?;
+        for entry in entries.raw(true) {
+            let mut entry = entry.map_err(|e| self.read_error(e))?;
+            let raw = entry.path_bytes().into_owned();
+            self.entries += 1;
+            if self.entries > MAX_ENTRIES {
+                return Err(refused(&raw, TarCause::TooLarge("number of entries")));
+            }
+            match entry.header().entry_type() {
+                EntryType::GNULongName => {
+                    let mut data = self.record(&mut entry, &raw)?;
+                    while data.last() == Some(&0) {
+                        data.pop();
+                    }
+                    self.long_name = Some(data);
+                }
+                // A long link target (the link it belongs to is refused) or
+                // a global pax header: read and ignored.
+                EntryType::GNULongLink | EntryType::XGlobalHeader => {
+                    self.record(&mut entry, &raw)?;
+                }
+                EntryType::XHeader => {
+                    let data = self.record(&mut entry, &raw)?;
+                    self.pax = Some(parse_pax(&data).map_err(|c| refused(&raw, c))?);
+                }
+                kind => self.entry(&mut entry, kind, raw)?,
+            }
         }
-        self.entries += 1;
-        if self.entries > MAX_ENTRIES {
-            return Err(err(Some(hname), TarCause::TooLarge("number of entries")));
+        if self.long_name.is_some() || self.pax.is_some() {
+            // Metadata for an entry that never came.
+            let name = self.long_name.take().or(self.current.take());
+            return Err(Stop::Refused(err(name.as_deref(), TarCause::Truncated)));
         }
-        let prefix = cstr(&header[345..500]);
-        let name = if &header[257..263] == b"ustar\0" && !prefix.is_empty() {
-            [prefix, b"/", hname].concat()
-        } else {
-            hname.to_vec()
-        };
-        let size = number(&header[124..136], "size").map_err(|c| err(Some(&name), c))?;
-        Ok((name, size))
+        Ok(())
     }
 
-    /// Reads a metadata record that applies to the next entry (GNU long
-    /// name or link, pax header); false for an entry of another type.
-    fn metadata(&mut self, typeflag: u8, size: u64, name: &[u8]) -> Result<bool, TarError> {
-        match typeflag {
-            b'L' => {
-                let mut data = self.s.record(size, name)?;
-                while data.last() == Some(&0) {
-                    data.pop();
-                }
-                self.long_name = Some(data);
-            }
-            // A long link target (the link it belongs to is refused) or a
-            // global pax header: read and ignored.
-            b'K' | b'g' => {
-                self.s.record(size, name)?;
-            }
-            b'x' => {
-                let data = self.s.record(size, name)?;
-                self.pax = parse_pax(&data, name)?;
-            }
-            _ => return Ok(false),
+    fn read_error(&self, error: io::Error) -> Stop {
+        Stop::Read {
+            entry: self.current.clone(),
+            error,
         }
-        Ok(true)
+    }
+
+    /// Reads a metadata record (long name, pax header) into memory; its size
+    /// is checked first.
+    fn record<R: Read>(
+        &mut self,
+        entry: &mut tar::Entry<'_, R>,
+        name: &[u8],
+    ) -> Result<Vec<u8>, Stop> {
+        let size = entry.size();
+        if size > MAX_META {
+            return Err(refused(name, TarCause::TooLarge("metadata record")));
+        }
+        self.current = Some(name.to_vec());
+        let mut data = Vec::with_capacity(size as usize);
+        self.copy(entry, size, name, |b| {
+            data.extend_from_slice(b);
+            Ok(())
+        })?;
+        Ok(data)
     }
 
     /// Checks one entry (with the long name or pax header before it) and
-    /// writes it out, unless it is in a skipped subtree.
-    fn entry(&mut self, typeflag: u8, name: Vec<u8>, size: u64) -> Result<(), TarError> {
-        let name = self
-            .pax
-            .path
-            .take()
-            .or_else(|| self.long_name.take())
-            .unwrap_or(name);
-        self.long_name = None;
-        let size = self.pax.size.take().unwrap_or(size);
-        let e = Some(name.as_slice());
-        let is_dir = policy::is_directory(typeflag, &name).map_err(|c| err(e, c))?;
-        let comps = policy::components(&name).map_err(|c| err(e, c))?;
-        policy::check_top(&mut self.top, &comps, is_dir).map_err(|c| err(e, c))?;
-        let skipped = policy::is_skipped(&comps);
+    /// writes it out, unless it is in a skipped subtree. The data of
+    /// directories and skipped entries is left to the crate to skip.
+    fn entry<R: Read>(
+        &mut self,
+        entry: &mut tar::Entry<'_, R>,
+        kind: EntryType,
+        raw: Vec<u8>,
+    ) -> Result<(), Stop> {
+        let pax = self.pax.take().unwrap_or_default();
+        let long_name = self.long_name.take();
+        let name = pax.path.or(long_name).unwrap_or(raw);
+        self.current = Some(name.clone());
+        let size = entry.size();
+        let (is_dir, comps) = self
+            .check(kind, &name, pax.size, size)
+            .map_err(|c| refused(&name, c))?;
+        if policy::is_skipped(&comps) {
+            return Ok(());
+        }
         let mut path = self.dest.to_path_buf();
         for c in &comps {
             path.push(OsStr::from_bytes(c));
         }
         if is_dir {
-            if !skipped {
-                create_dir(&path).map_err(|x| err(e, TarCause::Write(x)))?;
-            }
-            // A directory's data (GNU dumpdir and the like) is skipped.
-            self.s.copy(size, &name, |_| Ok(()))?;
-        } else if skipped {
-            self.s.copy(size, &name, |_| Ok(()))?;
+            create_dir(&path).map_err(|x| refused(&name, TarCause::Write(x)))
         } else {
-            self.write_file(&path, &name, size)?;
+            self.write_file(entry, &path, &name, size)
         }
-        self.s.pad(size, &name)
     }
 
-    /// Writes the `size` bytes of the file entry `name` to `path`.
-    fn write_file(&mut self, path: &Path, name: &[u8], size: u64) -> Result<(), TarError> {
-        let e = Some(name);
+    /// The checks on an entry: its type (whether it is a directory), its
+    /// name (returned as components), where it lies, that it is new.
+    fn check<'n>(
+        &mut self,
+        kind: EntryType,
+        name: &'n [u8],
+        pax_size: Option<u64>,
+        size: u64,
+    ) -> Result<(bool, Vec<&'n [u8]>), TarCause> {
+        if pax_size.is_some_and(|s| s != size) {
+            return Err(TarCause::BadPax("size differs from the header's".into()));
+        }
+        let is_dir = policy::is_directory(kind, name)?;
+        let comps = policy::components(name)?;
+        policy::check_top(&mut self.top, &comps, is_dir)?;
+        self.names = self.names.saturating_add(name.len());
+        if self.names > MAX_NAMES {
+            return Err(TarCause::TooLarge("entry names"));
+        }
+        policy::check_unique(&mut self.seen, &comps)?;
+        Ok((is_dir, comps))
+    }
+
+    /// Writes the `size` bytes of the file entry `name` to `path`, a new
+    /// file; the size is checked first.
+    fn write_file<R: Read>(
+        &mut self,
+        entry: &mut tar::Entry<'_, R>,
+        path: &Path,
+        name: &[u8],
+        size: u64,
+    ) -> Result<(), Stop> {
         self.written = self.written.saturating_add(size);
         if self.written > MAX_WRITTEN {
-            return Err(err(e, TarCause::TooLarge("unpacked files")));
+            return Err(refused(name, TarCause::TooLarge("unpacked files")));
         }
+        let write_err = |x| refused(name, TarCause::Write(x));
         if let Some(parent) = path.parent() {
-            create_dir(parent).map_err(|x| err(e, TarCause::Write(x)))?;
+            create_dir(parent).map_err(write_err)?;
         }
         let mut out = fs::OpenOptions::new()
             .write(true)
-            .create(true)
-            .truncate(true)
+            .create_new(true)
             .mode(0o600)
             .open(path)
-            .map_err(|x| err(e, TarCause::Write(x)))?;
-        self.s
-            .copy(size, name, |b| io::Write::write_all(&mut out, b))
+            .map_err(write_err)?;
+        self.copy(entry, size, name, |b| out.write_all(b))
     }
 
-    /// After the end-of-archive blocks: refuses metadata with no entry after
-    /// it and an archive without entries, and reads what follows so that
-    /// the gzip trailer (CRC and length) is checked; a lot of trailing data
-    /// is refused. Returns the top directory.
-    fn finish(mut self) -> Result<PathBuf, TarError> {
-        if self.long_name.is_some() || self.pax.path.is_some() || self.pax.size.is_some() {
-            return Err(err(self.long_name.as_deref(), TarCause::Truncated));
+    /// Passes exactly `n` bytes of the entry's data to `sink`; a short
+    /// entry is a truncation.
+    fn copy<R: Read>(
+        &self,
+        entry: &mut tar::Entry<'_, R>,
+        mut n: u64,
+        name: &[u8],
+        mut sink: impl FnMut(&[u8]) -> io::Result<()>,
+    ) -> Result<(), Stop> {
+        let mut buf = [0u8; 16 * 1024];
+        while n > 0 {
+            let want = buf.len().min(usize::try_from(n).unwrap_or(usize::MAX));
+            let got = match entry.read(&mut buf[..want]) {
+                Ok(0) => return Err(refused(name, TarCause::Truncated)),
+                Ok(got) => got,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(error) => {
+                    return Err(Stop::Read {
+                        entry: Some(name.to_vec()),
+                        error,
+                    });
+                }
+            };
+            sink(&buf[..got]).map_err(|e| refused(name, TarCause::Write(e)))?;
+            n -= got as u64;
         }
+        Ok(())
+    }
+
+    /// After the end-of-archive block: refuses an archive without entries
+    /// or without that block, and reads what follows so that the gzip
+    /// trailer (CRC and length) is checked; a lot of trailing data is
+    /// refused. Returns the top directory.
+    fn finish<R: Read>(self, mut g: Guard<R>) -> Result<PathBuf, TarError> {
         let Some(top) = self.top else {
             return Err(err(None, TarCause::Empty));
         };
+        if g.eof {
+            // The data ended where a header was expected.
+            return Err(err(self.current.as_deref(), TarCause::Truncated));
+        }
         let mut rest = [0u8; 8192];
         let mut trailing: u64 = 0;
         loop {
-            let n = self.s.read_some(&mut rest, None)?;
+            let n = match g.read(&mut rest) {
+                Ok(n) => n,
+                Err(error) => return Err(Stop::Read { entry: None, error }.into_error(&mut g)),
+            };
             if n == 0 {
                 break;
             }
@@ -421,19 +454,37 @@ mod tests {
     use super::*;
 
     #[test]
-    fn numbers() {
-        assert_eq!(number(b"0000644\0", "m").unwrap(), 0o644);
-        assert_eq!(number(b"   12 \0", "m").unwrap(), 0o12);
-        assert_eq!(number(b"\0\0\0", "m").unwrap(), 0);
-        assert!(number(b"12x4", "m").is_err());
-        assert_eq!(number(&[0x80, 0, 0, 1, 0], "m").unwrap(), 256);
-        assert!(number(&[0xff; 12], "m").is_err());
-        assert!(
-            number(
-                &[0x80, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff],
-                "m"
-            )
-            .is_err()
-        );
+    fn guard_keeps_the_last_block() {
+        let data: Vec<u8> = (0..2000u32).map(|i| i as u8).collect();
+        let mut g = Guard::new(&data[..]);
+        let mut buf = [0u8; 700];
+        g.read_exact(&mut buf[..300]).unwrap();
+        g.read_exact(&mut buf[..100]).unwrap();
+        assert_eq!(g.last[BLOCK - 400..], data[..400]);
+        g.read_exact(&mut buf).unwrap();
+        assert_eq!(g.last[..], data[1100 - BLOCK..1100]);
+        assert!(!g.eof);
+        let mut rest = Vec::new();
+        g.read_to_end(&mut rest).unwrap();
+        assert!(g.eof);
+    }
+
+    #[test]
+    fn pax_records() {
+        let p = parse_pax(b"20 path=ksplice-k/p\n11 size=42\n\0\0").unwrap();
+        assert_eq!(p.path.as_deref(), Some(&b"ksplice-k/p"[..]));
+        assert_eq!(p.size, Some(42));
+        assert!(matches!(
+            parse_pax(b"99 path=x\n"),
+            Err(TarCause::BadPax(_))
+        ));
+        assert!(matches!(
+            parse_pax(b"11 size=+4\n"),
+            Err(TarCause::BadPax(_))
+        ));
+        assert!(matches!(
+            parse_pax(b"22 GNU.sparse.major=1\n"),
+            Err(TarCause::UnsupportedType(b'S'))
+        ));
     }
 }
