@@ -33,20 +33,21 @@ debian_rootfs() {
 	echo "$dir/rootfs"
 }
 
-# debian_image ROOTFS WORK PREFIX_SETUP: copies ROOTFS to WORK/root, lets
-# the function named PREFIX_SETUP (called with the new root) install what
-# the check needs, and writes WORK/disk.img (ext4, the root's contents).
+# debian_image ROOTFS DIR SETUP: copies ROOTFS to DIR/root, lets the
+# function named SETUP (called with the new root) install what the check
+# needs, and writes DIR/disk.img (ext4, the root's contents).
 debian_image() {
-	local rootfs=$1 work=$2 setup=$3
-	rm -rf "$work/root" "$work/disk.img"
-	cp -a "$rootfs" "$work/root" || return 1
-	echo ksplice-test > "$work/root/etc/hostname"
-	echo "/dev/vda / ext4 rw,errors=remount-ro 0 1" > "$work/root/etc/fstab"
-	# No login prompt needed, no network to wait for.
-	rm -f "$work/root/etc/systemd/system/getty.target.wants/"*
-	"$setup" "$work/root" || return 1
-	mkfs.ext4 -q -F -L root -d "$work/root" "$work/disk.img" 2G || return 1
-	rm -rf "$work/root"
+	local rootfs=$1 dir=$2 setup=$3
+	rm -rf "$dir"
+	mkdir -p "$dir"
+	cp -a "$rootfs" "$dir/root" || return 1
+	echo ksplice-test > "$dir/root/etc/hostname"
+	echo "/dev/vda / ext4 rw,errors=remount-ro 0 1" > "$dir/root/etc/fstab"
+	# No login prompt needed.
+	rm -f "$dir/root/etc/systemd/system/getty.target.wants/"*
+	"$setup" "$dir/root" || return 1
+	mkfs.ext4 -q -F -L root -d "$dir/root" "$dir/disk.img" 2G || return 1
+	rm -rf "$dir/root"
 }
 
 # debian_boot KERNEL IMAGE LOG: boots KERNEL with IMAGE as its root disk
