@@ -142,15 +142,8 @@ pub(super) fn diff(ctx: &mut Ctx) -> Result<()> {
         ctx.guard.restore()?;
         let reports = collect_reports(&ctx.objtree)?;
         let refused: Vec<String> = reports.iter().flat_map(|(_, r)| refusals(r)).collect();
-        if let Some(first) = refused.first() {
-            bail!(
-                "refusing the patch: {first}{}",
-                if refused.len() > 1 {
-                    format!(" (and {} more)", refused.len() - 1)
-                } else {
-                    String::new()
-                }
-            );
+        if let Some(why) = refusing(&refused) {
+            bail!("{why}");
         }
         bail!(
             "applying the patch breaks the kernel build:\n{}",
@@ -248,6 +241,16 @@ pub(super) fn notes(reports: &[(PathBuf, String)]) -> Vec<String> {
         }
     }
     notes
+}
+
+/// The error of a run refused for `reasons` (the first, and how many more),
+/// or None when there are none.
+pub(super) fn refusing(reasons: &[String]) -> Option<String> {
+    let first = reasons.first()?;
+    Some(match reasons.len() {
+        1 => format!("refusing the patch: {first}"),
+        n => format!("refusing the patch: {first} (and {} more)", n - 1),
+    })
 }
 
 /// The refusals a report names, as one-line reasons.

@@ -72,15 +72,8 @@ fn refuse_rewrites(ctx: &Ctx, types: &BTreeMap<String, BTreeMap<String, String>>
         let t = types.get(&rel.display().to_string());
         refused.extend(rewrite_check::refusals(&report, t));
     }
-    if let Some(first) = refused.first() {
-        bail!(
-            "refusing the patch: {first}{}",
-            if refused.len() > 1 {
-                format!(" (and {} more)", refused.len() - 1)
-            } else {
-                String::new()
-            }
-        );
+    if let Some(why) = super::build::refusing(&refused) {
+        bail!("{why}");
     }
     Ok(())
 }

@@ -433,22 +433,30 @@ fn plus_uconst(
     }
 }
 
-/// The types of an ELF object's file-scope variables (C spelling, as
-/// [`Tree::type_name`]: `struct ctl_table [3]`), by name, from every
-/// compilation unit (the first definition wins). Declarations without a
-/// type of their own are left out.
-pub fn variable_types(data: &[u8]) -> Result<BTreeMap<String, String>, LayoutError> {
+/// Reads every compilation unit of an ELF object's DWARF into a [`Tree`]
+/// and hands it to `each`.
+fn for_each_unit(data: &[u8], mut each: impl FnMut(&Tree)) -> Result<(), LayoutError> {
     let sections = debug_sections(data)?;
     let empty: &[u8] = &[];
     let dwarf = gimli::Dwarf::load(|id| -> Result<_, LayoutError> {
         let bytes = sections.get(&id).map(Vec::as_slice).unwrap_or(empty);
         Ok(EndianSlice::new(bytes, LittleEndian))
     })?;
-    let mut out = BTreeMap::new();
     let mut units = dwarf.units();
     while let Some(header) = units.next()? {
         let unit = dwarf.unit(header)?;
-        let tree = Tree::read(&dwarf, &unit)?;
+        each(&Tree::read(&dwarf, &unit)?);
+    }
+    Ok(())
+}
+
+/// The types of an ELF object's file-scope variables (C spelling, as
+/// [`Tree::type_name`]: `struct ctl_table [3]`), by name, from every
+/// compilation unit (the first definition wins). Declarations without a
+/// type of their own are left out.
+pub fn variable_types(data: &[u8]) -> Result<BTreeMap<String, String>, LayoutError> {
+    let mut out = BTreeMap::new();
+    for_each_unit(data, |tree| {
         for d in &tree.dies {
             if d.tag != constants::DW_TAG_variable || d.depth != 1 || d.type_ref.is_none() {
                 continue;
@@ -458,7 +466,7 @@ pub fn variable_types(data: &[u8]) -> Result<BTreeMap<String, String>, LayoutErr
                     .or_insert_with(|| tree.type_name(d.type_ref));
             }
         }
-    }
+    })?;
     Ok(out)
 }
 
@@ -466,19 +474,8 @@ pub fn variable_types(data: &[u8]) -> Result<BTreeMap<String, String>, LayoutErr
 /// compilation unit, deduplicated by name (the first definition wins),
 /// sorted by name.
 pub fn layouts_of_object(data: &[u8]) -> Result<Vec<Layout>, LayoutError> {
-    let sections = debug_sections(data)?;
-    let empty: &[u8] = &[];
-    let dwarf = gimli::Dwarf::load(|id| -> Result<_, LayoutError> {
-        let bytes = sections.get(&id).map(Vec::as_slice).unwrap_or(empty);
-        Ok(EndianSlice::new(bytes, LittleEndian))
-    })?;
     let mut all = Vec::new();
-    let mut units = dwarf.units();
-    while let Some(header) = units.next()? {
-        let unit = dwarf.unit(header)?;
-        let tree = Tree::read(&dwarf, &unit)?;
-        tree.layouts(&mut all);
-    }
+    for_each_unit(data, |tree| tree.layouts(&mut all))?;
     let mut by_name: BTreeMap<(bool, String), Layout> = BTreeMap::new();
     for l in all {
         by_name.entry((l.typedef, l.name.clone())).or_insert(l);
