@@ -119,6 +119,7 @@ struct change_priv {
 	DECLARE_HASHTABLE(values, 10);
 	u8 *saved;			/* saved bytes of the patches */
 	unsigned long *redirect_ip;	/* per patch: ftrace site redirected, or 0 */
+	bool *rewritten;		/* per patch: writable data rewritten in place */
 	void **alias;			/* writable alias of each patch */
 	unsigned long *alias_base;
 };

@@ -493,8 +493,10 @@ int ksplice_prepare_patches(struct ksplice_mod_change *change)
 	unsigned long start;
 
 	kvfree(cp->redirect_ip);
+	kvfree(cp->rewritten);
 	cp->redirect_ip = kvcalloc(nr ?: 1, sizeof(*cp->redirect_ip), GFP_KERNEL);
-	if (!cp->redirect_ip)
+	cp->rewritten = kvcalloc(nr ?: 1, sizeof(*cp->rewritten), GFP_KERNEL);
+	if (!cp->redirect_ip || !cp->rewritten)
 		return ksplice_abort(u, OUT_OF_MEMORY);
 	for (i = 0; i < nr; i++) {
 		struct ksplice_patch *p = change->patches + i;
@@ -517,6 +519,7 @@ int ksplice_prepare_patches(struct ksplice_mod_change *change)
 				      change->name, p->oldaddr);
 			return ksplice_abort(u, NO_MATCH);
 		}
+		cp->rewritten[i] = s->flags & KSPLICE_SECTION_REWRITTEN;
 		if (p->type == KSPLICE_PATCH_TEXT) {
 			long rel = (long)(ksplice_jump_target(p) - (p->oldaddr + KSPLICE_JMP_SIZE));
 
@@ -570,6 +573,8 @@ void ksplice_free_saved(struct change_priv *cp)
 	cp->saved = NULL;
 	kvfree(cp->redirect_ip);
 	cp->redirect_ip = NULL;
+	kvfree(cp->rewritten);
+	cp->rewritten = NULL;
 }
 
 void ksplice_unprepare_patches(struct ksplice_mod_change *change)

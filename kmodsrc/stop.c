@@ -254,8 +254,14 @@ static int patch_stopped(struct update *u, bool reverse)
 			if (!ksplice_patch_written(change, i))
 				continue;
 			if (reverse) {
-				/* Data may have been written since: only jumps are checked. */
-				if (p->type != KSPLICE_PATCH_TEXT)
+				/*
+				 * Data may have been written since (a fired
+				 * WARN_ONCE): only jumps are checked, and the
+				 * writable data the update rewrote, which must
+				 * still hold what it wrote.
+				 */
+				if (p->type != KSPLICE_PATCH_TEXT &&
+				    !(cp->rewritten && cp->rewritten[i]))
 					continue;
 				want = ksplice_patch_bytes(p, jmp);
 			}
@@ -335,7 +341,7 @@ static enum abort_cause stop_and_run(struct update *u, int (*fn)(void *))
 	case -ECANCELED:
 		return CALL_FAILED;
 	case -EEXIST:
-		ksplice_debug(u, "the code changed under us (another update?)\n");
+		ksplice_debug(u, "the code, or data the update rewrote, changed under us (another update?)\n");
 		return UNEXPECTED;
 	default:
 		return UNEXPECTED;
