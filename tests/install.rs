@@ -139,23 +139,9 @@ fn install_without_the_generator_skips_the_docs_with_a_warning() {
 #[test]
 fn install_with_destdir_and_the_boot_unit() {
     let dir = support::scratch("install-destdir");
-    let out = Command::new(concat!(env!("CARGO_MANIFEST_DIR"), "/install.sh"))
-        .arg("/usr/local")
-        .env("DESTDIR", dir.join("root"))
-        .env(
-            "KSPLICE_BIN_DIR",
-            std::path::Path::new(env!("CARGO_BIN_EXE_ksplice-obj"))
-                .parent()
-                .unwrap(),
-        )
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let root = dir.join("root/usr/local");
+    let root = dir.join("root");
+    support::install_with(std::path::Path::new("/usr/local"), &[("DESTDIR", &root)]);
+    let root = root.join("usr/local");
     assert!(root.join("bin/ksplice-apply").is_file());
     let unit = std::fs::read_to_string(root.join("lib/systemd/system/ksplice.service")).unwrap();
     assert!(

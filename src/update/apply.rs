@@ -16,7 +16,6 @@ use super::record::Record;
 use super::store::Store;
 use super::ui::{Ui, explain_apply};
 use crate::package::Update;
-use crate::package::utsname::Utsname;
 use crate::util::interrupt::check as check_interrupt;
 use anyhow::{Context, Result, bail};
 use std::path::Path;
@@ -36,7 +35,11 @@ pub struct ApplyOpts<'a> {
 /// or already applied, [`EXIT_ABORTED`] when the kernel refused it), or an
 /// error after unloading what was loaded.
 pub fn apply(opts: &ApplyOpts, env: Env, ui: &Ui) -> Result<u8> {
-    let u = Update::open(opts.update)?;
+    apply_opened(&Update::open(opts.update)?, opts, env, ui)
+}
+
+/// [`apply`] of the update `u`, opened from `opts.update`.
+fn apply_opened(u: &Update, opts: &ApplyOpts, env: Env, ui: &Ui) -> Result<u8> {
     u.check_kernel(&env.proc_root)
         .with_context(|| opts.update.display().to_string())?;
     check_interrupt()?;
@@ -47,20 +50,20 @@ pub fn apply(opts: &ApplyOpts, env: Env, ui: &Ui) -> Result<u8> {
     if let Some(code) = check_not_loaded(&k, &u.kid)? {
         return Ok(code);
     }
-    if let Some(code) = check_targets(&k, &u, opts.partial) {
+    if let Some(code) = check_targets(&k, u, opts.partial) {
         return Ok(code);
     }
 
     ui.progress("Loading modules...");
     let mut loaded = Vec::new();
-    let prepared = load(&k, &u, &mut loaded).and_then(|()| prepare(&k, &u.kid, opts.partial));
+    let prepared = load(&k, u, &mut loaded).and_then(|()| prepare(&k, &u.kid, opts.partial));
     if let Err(e) = prepared {
         give_up(&k, &u.kid, opts.debug, &loaded);
         return Err(e);
     }
 
     ui.progress(&format!("Applying Ksplice update {}...", u.kid));
-    match load_labels(&k, &u, &mut loaded) {
+    match load_labels(&k, u, &mut loaded) {
         Ok(true) => {}
         Ok(false) => {
             aborted(&k, &u.kid, opts.debug, &loaded);
@@ -76,7 +79,7 @@ pub fn apply(opts: &ApplyOpts, env: Env, ui: &Ui) -> Result<u8> {
         if opts.debug.wanted() {
             k.save_debug(&u.kid, opts.debug.debugfile.as_deref());
         }
-        finish(&k, &u, opts.partial);
+        finish(&k, u, opts.partial);
         return Ok(EXIT_OK);
     }
     if let Err(e) = &written
@@ -93,20 +96,15 @@ pub fn apply(opts: &ApplyOpts, env: Env, ui: &Ui) -> Result<u8> {
 /// `ksplice.service` applies it again at every boot of that kernel
 /// ([`apply_installed`]). Nothing is installed when it does not apply.
 pub fn install(opts: &ApplyOpts, env: Env, ui: &Ui) -> Result<u8> {
-    if !opts.update.is_file() {
-        bail!(
-            "{}: --install needs the update's tarball (ksplice-KID.tar.gz), not a directory",
-            opts.update.display()
-        );
-    }
-    let release = Utsname::running(&env.proc_root)?.release;
-    let store = Store::new(&env.lib);
-    let kid = Update::open(opts.update)?.kid;
-    let code = apply(opts, env, ui)?;
+    Store::check_tarball(opts.update)?;
+    let (store, release) = Store::running(&env)?;
+    let u = Update::open(opts.update)?;
+    let code = apply_opened(&u, opts, env, ui)?;
     if code != EXIT_OK {
         return Ok(code);
     }
-    let kept = store.install(opts.update, &kid, &release)?;
+    let kid = &u.kid;
+    let kept = store.install(opts.update, kid, &release)?;
     ui.progress(&format!(
         "Installed Ksplice update {kid} for {release} ({}): applied again at every boot of this kernel by ksplice.service.",
         kept.display()
@@ -118,8 +116,8 @@ pub fn install(opts: &ApplyOpts, env: Env, ui: &Ui) -> Result<u8> {
 /// applies every update installed for the running kernel, in installation
 /// order, going on after one that fails. Returns the worst exit status.
 pub fn apply_installed(partial: bool, debug: &DebugOpts, env: Env, ui: &Ui) -> Result<u8> {
-    let release = Utsname::running(&env.proc_root)?.release;
-    let installed = Store::new(&env.lib).installed(&release)?;
+    let (store, release) = Store::running(&env)?;
+    let installed = store.installed(&release)?;
     if installed.is_empty() {
         ui.progress(&format!("No Ksplice update is installed for {release}."));
         return Ok(EXIT_OK);

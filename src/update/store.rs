@@ -12,6 +12,8 @@
 //! a lock (`.lock`), so an interrupted or concurrent run never leaves a
 //! half-written store.
 
+use super::env::Env;
+use crate::package::utsname::Utsname;
 use crate::util::fsutil;
 use anyhow::{Context, Result, bail};
 use fs2::FileExt;
@@ -49,6 +51,24 @@ impl Store {
         Store {
             root: root.to_path_buf(),
         }
+    }
+
+    /// The store of `env` (`KSPLICE_LIB`) and the running kernel's release
+    /// (`uname -r`), which the tools install for and apply from.
+    pub fn running(env: &Env) -> Result<(Store, String)> {
+        let release = Utsname::running(&env.proc_root)?.release;
+        Ok((Store::new(&env.lib), release))
+    }
+
+    /// Fails unless `path` is an update tarball (what can be installed).
+    pub fn check_tarball(path: &Path) -> Result<()> {
+        if !path.is_file() {
+            bail!(
+                "{}: --install needs the update's tarball (ksplice-KID.tar.gz), not a directory",
+                path.display()
+            );
+        }
+        Ok(())
     }
 
     fn release_dir(&self, release: &str) -> Result<PathBuf> {
@@ -99,12 +119,7 @@ impl Store {
         if !safe_component(kid) {
             bail!("{kid:?}: not an update id");
         }
-        if !tarball.is_file() {
-            bail!(
-                "{}: --install needs the update's tarball (ksplice-KID.tar.gz), not a directory",
-                tarball.display()
-            );
-        }
+        Store::check_tarball(tarball)?;
         let dir = self.release_dir(release)?;
         let _lock = self.lock()?;
         fs::create_dir_all(&dir).with_context(|| format!("{}: cannot create", dir.display()))?;

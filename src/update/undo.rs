@@ -12,7 +12,6 @@ use super::record::Record;
 use super::store::Store;
 use super::ui::{Ui, explain_undo};
 use crate::package::names::is_module_name;
-use crate::package::utsname::Utsname;
 use crate::package::{Contents, Update};
 use anyhow::{Result, bail};
 use std::path::Path;
@@ -51,36 +50,6 @@ pub fn undo(arg: &str, debug: &DebugOpts, env: Env, ui: &Ui) -> Result<u8> {
 
 /// The update id named by `arg`: `KID`, `ksplice-KID`, `ksplice_KID`, or a
 /// module name `ksplice_KID_...` of a loaded update.
-/// `ksplice-undo --uninstall KID`: undoes the update when it is applied,
-/// then removes it from the updates installed for the running kernel
-/// (`ksplice-apply --install`). An update neither applied nor installed
-/// is an error; one that cannot be undone stays installed.
-pub fn uninstall(kid: &str, debug: &DebugOpts, env: Env, ui: &Ui) -> Result<u8> {
-    let release = Utsname::running(&env.proc_root)?.release;
-    let store = Store::new(&env.lib);
-    let kid = kid
-        .strip_prefix("ksplice-")
-        .unwrap_or(kid)
-        .trim_end_matches(".tar.gz");
-    let k = Kernel {
-        env: env.clone(),
-        ui: ui.clone(),
-    };
-    if k.stage(kid)? == Some(Stage::Applied) {
-        let code = undo(kid, debug, env, ui)?;
-        if code != EXIT_OK {
-            return Ok(code);
-        }
-    }
-    if !store.uninstall(kid, &release)? {
-        bail!("Ksplice update {kid} is not installed for {release}");
-    }
-    ui.progress(&format!(
-        "Uninstalled Ksplice update {kid} for {release}: it is no longer applied at boot."
-    ));
-    Ok(EXIT_OK)
-}
-
 pub fn resolve_kid(k: &Kernel, arg: &str) -> Result<String> {
     let s = arg
         .strip_prefix("ksplice-")
@@ -102,6 +71,33 @@ pub fn resolve_kid(k: &Kernel, arg: &str) -> Result<String> {
         bail!("{arg}: not an update id, nor an update file");
     }
     Ok(s.to_string())
+}
+
+/// `ksplice-undo --uninstall UPDATE` (named as for [`undo`]): undoes the
+/// update when it is applied, then removes it from the updates installed
+/// for the running kernel (`ksplice-apply --install`). An update neither
+/// applied nor installed is an error; one that cannot be undone stays
+/// installed.
+pub fn uninstall(arg: &str, debug: &DebugOpts, env: Env, ui: &Ui) -> Result<u8> {
+    let (store, release) = Store::running(&env)?;
+    let k = Kernel {
+        env: env.clone(),
+        ui: ui.clone(),
+    };
+    let (kid, _) = resolve_update(&k, arg)?;
+    if k.stage(&kid)? == Some(Stage::Applied) {
+        let code = undo(&kid, debug, env, ui)?;
+        if code != EXIT_OK {
+            return Ok(code);
+        }
+    }
+    if !store.uninstall(&kid, &release)? {
+        bail!("Ksplice update {kid} is not installed for {release}");
+    }
+    ui.progress(&format!(
+        "Uninstalled Ksplice update {kid} for {release}: it is no longer applied at boot."
+    ));
+    Ok(EXIT_OK)
 }
 
 /// The update `arg` names, and its contents when it was named by its file.

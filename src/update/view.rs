@@ -13,7 +13,6 @@ use super::store::Store;
 use super::ui::Ui;
 use crate::package::Update;
 use crate::package::names::is_module_name;
-use crate::package::utsname::Utsname;
 use anyhow::{Result, bail};
 use serde::Serialize;
 use std::path::Path;
@@ -193,8 +192,8 @@ fn applied(k: &Kernel) -> Result<Vec<Shown>> {
 /// Marks the applied updates installed for the running kernel, and adds
 /// those installed but not applied.
 fn add_installed(k: &Kernel, shown: &mut Vec<Shown>) -> Result<()> {
-    let release = Utsname::running(&k.env.proc_root)?.release;
-    let installed = Store::new(&k.env.lib).installed(&release)?;
+    let (store, release) = Store::running(&k.env)?;
+    let installed = store.installed(&release)?;
     for u in shown.iter_mut() {
         u.installed = Some(installed.iter().any(|i| i.kid == u.kid));
     }

@@ -36,8 +36,14 @@ pub const CFLAGS: &[&str] = &["-O2", "-ffunction-sections", "-fdata-sections"];
 /// Runs `./install.sh PREFIX` with the binaries this test run built
 /// (`KSPLICE_BIN_DIR`), and asserts that it succeeded.
 pub fn install_to(prefix: &Path) {
+    install_with(prefix, &[]);
+}
+
+/// [`install_to`] with more environment variables (`DESTDIR`).
+pub fn install_with(prefix: &Path, env: &[(&str, &Path)]) {
     let out = Command::new(concat!(env!("CARGO_MANIFEST_DIR"), "/install.sh"))
         .arg(prefix)
+        .envs(env.iter().copied())
         .env(
             "KSPLICE_BIN_DIR",
             Path::new(env!("CARGO_BIN_EXE_ksplice-obj"))
